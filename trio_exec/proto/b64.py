@@ -1,0 +1,60 @@
+"""Standard padded base64, with the reference server's decoder error texts.
+
+Rule: encoding and the success path of decoding are a maintained C library (pybase64); only a
+refused input is examined here, to explain it the way the reference's decoder does
+(`Invalid symbol 33, offset 0.`, `Invalid padding`, `Invalid last symbol 66, offset 2.`).
+"""
+
+from __future__ import annotations
+
+import binascii
+
+import pybase64
+
+_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_VALUES = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+
+
+class Base64Error(ValueError):
+    """`str(err)` is the decoder text clients see."""
+
+
+def encode(data: bytes) -> str:
+    return pybase64.b64encode(data).decode("ascii")
+
+
+def decode(text: str) -> bytes:
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8")
+    else:
+        try:
+            return pybase64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    raise Base64Error(explain(raw))
+
+
+def explain(raw: bytes) -> str:
+    """Why the reference's decoder refuses `raw` (which pybase64 already refused)."""
+    data_len = raw.find(b"=")
+    if data_len < 0:
+        data_len = len(raw)
+    for offset in range(data_len):
+        if raw[offset] not in _ALPHABET:
+            return f"Invalid symbol {raw[offset]}, offset {offset}."
+    for offset in range(data_len, len(raw)):
+        if raw[offset] != ord("="):
+            return f"Invalid symbol {ord('=')}, offset {data_len}."
+    remainder = data_len % 4
+    if remainder == 1:
+        return "Invalid input length"
+    if len(raw) % 4 != 0 or (remainder == 0 and len(raw) != data_len):
+        return "Invalid padding"
+    if remainder:
+        last = raw[data_len - 1]
+        unused_bits = 4 if remainder == 2 else 2
+        if _VALUES[last] & ((1 << unused_bits) - 1):
+            return f"Invalid last symbol {last}, offset {data_len - 1}."
+    return "Invalid padding"

@@ -1,0 +1,123 @@
+"""The pure codec: one WebSocket frame ↔ one message object.
+
+Rules (the contract's fixes of the reference's oddities 4 and 7):
+- invalid JSON → `DecodeError` carrying -32700, reply id `null`;
+- valid JSON that is not a request, a notification or a response → -32600, reply id `null`, or
+  the object's own id when it is usable (a string, or an integer in the i64 range);
+- a `method` with an unusable id (`null`, float, bool, …) → -32600 with id `null`;
+- a `method` without `id` is a notification; `{"id", "result"|"error"}` is a response.
+The `"jsonrpc"` member is ignored on input and never written. Output is compact JSON with the
+reference's member order (`error` before `id`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import orjson
+
+from .errors import InvalidRequest, ParseError, RpcError
+
+Id = int | str
+
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+
+@attrs.frozen
+class Request:
+    id: Id
+    method: str
+    params: Any
+
+
+@attrs.frozen
+class Notification:
+    method: str
+    params: Any
+
+
+@attrs.frozen
+class Response:
+    """A client's response or error object (the server never sends requests; it ignores these)."""
+
+    id: Any
+    result: Any = None
+    error: Any = None
+
+
+Message = Request | Notification | Response
+
+
+class DecodeError(Exception):
+    """A frame that cannot be dispatched; reply with `error` under `reply_id`."""
+
+    def __init__(self, error: RpcError, reply_id: Id | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.reply_id = reply_id
+
+
+def usable_id(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return True
+    return isinstance(value, int) and I64_MIN <= value <= I64_MAX
+
+
+def loads(frame: str | bytes) -> Any:
+    """JSON → Python; orjson first, the stdlib for what orjson refuses (integers beyond 64 bits).
+    Raises `DecodeError` (-32700) for anything that is not one JSON value."""
+    try:
+        return orjson.loads(frame)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            return json.loads(frame)
+        except (ValueError, UnicodeDecodeError):
+            raise DecodeError(
+                ParseError(f"failed to parse JSON-RPC message: {fast_error}"), None
+            ) from None
+
+
+def decode(frame: str | bytes) -> Message:
+    value = loads(frame)
+    if not isinstance(value, dict):
+        raise DecodeError(InvalidRequest("message must be a JSON object"), None)
+    raw_id = value.get("id")
+    has_id = "id" in value
+    reply_id = raw_id if usable_id(raw_id) else None
+    if "method" in value:
+        method = value["method"]
+        if not isinstance(method, str):
+            raise DecodeError(InvalidRequest("`method` must be a string"), reply_id)
+        params = value.get("params")
+        if not has_id:
+            return Notification(method, params)
+        if reply_id is None:
+            raise DecodeError(
+                InvalidRequest("request id must be a string or an integer in the i64 range"), None
+            )
+        return Request(reply_id, method, params)
+    if has_id and ("result" in value or "error" in value):
+        return Response(raw_id, value.get("result"), value.get("error"))
+    raise DecodeError(
+        InvalidRequest("message is neither a request, a notification nor a response"), reply_id
+    )
+
+
+def encode_result(request_id: Id, result: Any) -> bytes:
+    return orjson.dumps({"id": request_id, "result": result})
+
+
+def encode_error(request_id: Id | None, error: RpcError) -> bytes:
+    return orjson.dumps({"error": error.to_wire(), "id": request_id})
+
+
+def encode_notification(method: str, params: Any) -> bytes:
+    return orjson.dumps({"method": method, "params": params})
+
+
+def encode_request(request_id: Id, method: str, params: Any) -> bytes:
+    return orjson.dumps({"id": request_id, "method": method, "params": params})

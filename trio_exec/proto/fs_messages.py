@@ -1,0 +1,105 @@
+"""`fs/*` messages: params and results, with the reference's field names, order and defaults."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+import cattrs
+
+from .types import AbsPath
+
+#: The `sandboxPolicy` member, kept as the client sent it; `trio_exec.fs` interprets it.
+SandboxPolicyJson = dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class FsReadFileParams:
+    __rust_name__: ClassVar[str] = "FsReadFileParams"
+    __rust_len__: ClassVar[int] = 2
+    path: AbsPath
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsReadFileResult:
+    data_base64: str
+
+
+@attrs.frozen(kw_only=True)
+class FsWriteFileParams:
+    __rust_name__: ClassVar[str] = "FsWriteFileParams"
+    __rust_len__: ClassVar[int] = 3
+    path: AbsPath
+    data_base64: str
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsCreateDirectoryParams:
+    __rust_name__: ClassVar[str] = "FsCreateDirectoryParams"
+    __rust_len__: ClassVar[int] = 3
+    path: AbsPath
+    recursive: bool | None = None
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsGetMetadataParams:
+    __rust_name__: ClassVar[str] = "FsGetMetadataParams"
+    __rust_len__: ClassVar[int] = 2
+    path: AbsPath
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsGetMetadataResult:
+    is_directory: bool
+    is_file: bool
+    created_at_ms: int
+    modified_at_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class FsReadDirectoryParams:
+    __rust_name__: ClassVar[str] = "FsReadDirectoryParams"
+    __rust_len__: ClassVar[int] = 2
+    path: AbsPath
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsDirectoryEntry:
+    file_name: str
+    is_directory: bool
+    is_file: bool
+
+
+@attrs.frozen(kw_only=True)
+class FsReadDirectoryResult:
+    entries: list[FsDirectoryEntry]
+
+
+@attrs.frozen(kw_only=True)
+class FsRemoveParams:
+    __rust_name__: ClassVar[str] = "FsRemoveParams"
+    __rust_len__: ClassVar[int] = 4
+    path: AbsPath
+    recursive: bool | None = None
+    force: bool | None = None
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsCopyParams:
+    __rust_name__: ClassVar[str] = "FsCopyParams"
+    __rust_len__: ClassVar[int] = 4
+    source_path: AbsPath
+    destination_path: AbsPath
+    recursive: bool
+    sandbox_policy: SandboxPolicyJson | None = None
+
+
+def register_hooks(conv: cattrs.Converter) -> None:
+    """Hooks special to the fs messages (the sandbox policy union is decoded by `trio_exec.fs`)."""
+    del conv

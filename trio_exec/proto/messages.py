@@ -1,0 +1,14 @@
+"""All message classes, re-exported, and the registration of their special converter hooks."""
+
+from __future__ import annotations
+
+import cattrs
+
+from . import fs_messages
+from .fs_messages import *  # noqa: F403
+from .process_messages import *  # noqa: F403
+from .session_messages import *  # noqa: F403
+
+
+def register_message_hooks(conv: cattrs.Converter) -> None:
+    fs_messages.register_hooks(conv)

@@ -1,0 +1,69 @@
+"""Method names and the one method table: name → (params class, gating service).
+
+Rule: a method exists on the wire iff it is in `METHODS`; everything else answers -32601.
+The gating service names the text of the handshake errors ("exec" or "filesystem"); None means
+the method is allowed before the handshake completes (only `initialize`).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from . import messages as m
+
+INITIALIZE = "initialize"
+INITIALIZED = "initialized"
+
+PROCESS_START = "process/start"
+PROCESS_READ = "process/read"
+PROCESS_WRITE = "process/write"
+PROCESS_TERMINATE = "process/terminate"
+PROCESS_SIGNAL = "process/signal"
+PROCESS_RESIZE = "process/resize"
+PROCESS_LIST = "process/list"
+
+PROCESS_OUTPUT = "process/output"
+PROCESS_EXITED = "process/exited"
+PROCESS_CLOSED = "process/closed"
+
+FS_READ_FILE = "fs/readFile"
+FS_WRITE_FILE = "fs/writeFile"
+FS_CREATE_DIRECTORY = "fs/createDirectory"
+FS_GET_METADATA = "fs/getMetadata"
+FS_READ_DIRECTORY = "fs/readDirectory"
+FS_REMOVE = "fs/remove"
+FS_COPY = "fs/copy"
+
+EXEC = "exec"
+FILESYSTEM = "filesystem"
+
+
+@attrs.frozen
+class MethodSpec:
+    name: str
+    params: type
+    service: str | None
+    #: Part of the reference's 0.120 method set (the others are trio-exec extensions).
+    reference: bool = True
+
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec(INITIALIZE, m.InitializeParams, None),
+        MethodSpec(PROCESS_START, m.ProcessStartParams, EXEC),
+        MethodSpec(PROCESS_READ, m.ProcessReadParams, EXEC),
+        MethodSpec(PROCESS_WRITE, m.ProcessWriteParams, EXEC),
+        MethodSpec(PROCESS_TERMINATE, m.ProcessTerminateParams, EXEC),
+        MethodSpec(PROCESS_SIGNAL, m.ProcessSignalParams, EXEC, reference=False),
+        MethodSpec(PROCESS_RESIZE, m.ProcessResizeParams, EXEC, reference=False),
+        MethodSpec(PROCESS_LIST, m.ProcessListParams, EXEC, reference=False),
+        MethodSpec(FS_READ_FILE, m.FsReadFileParams, FILESYSTEM),
+        MethodSpec(FS_WRITE_FILE, m.FsWriteFileParams, FILESYSTEM),
+        MethodSpec(FS_CREATE_DIRECTORY, m.FsCreateDirectoryParams, FILESYSTEM),
+        MethodSpec(FS_GET_METADATA, m.FsGetMetadataParams, FILESYSTEM),
+        MethodSpec(FS_READ_DIRECTORY, m.FsReadDirectoryParams, FILESYSTEM),
+        MethodSpec(FS_REMOVE, m.FsRemoveParams, FILESYSTEM),
+        MethodSpec(FS_COPY, m.FsCopyParams, FILESYSTEM),
+    )
+}

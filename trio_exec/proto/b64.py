@@ -30,10 +30,20 @@ def decode(text: str) -> bytes:
         raw = text.encode("utf-8")
     else:
         try:
-            return pybase64.b64decode(raw, validate=True)
+            data = pybase64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             pass
+        else:
+            if not raw.endswith(b"=") or _last_symbol_is_canonical(raw):
+                return data
     raise Base64Error(explain(raw))
+
+
+def _last_symbol_is_canonical(raw: bytes) -> bool:
+    """The reference's decoder refuses padded input whose unused bits are not zero."""
+    data_len = len(raw.rstrip(b"="))
+    unused_bits = 4 if data_len % 4 == 2 else 2
+    return not _VALUES[raw[data_len - 1]] & ((1 << unused_bits) - 1)
 
 
 def explain(raw: bytes) -> str:

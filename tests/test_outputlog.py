@@ -1,0 +1,89 @@
+"""The output log, pure: seq numbering, retention cap, and the read rules of the contract."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trio_exec.process.outputlog import OutputLog
+
+
+def log_with(*sizes: int, limit: int = 1 << 20) -> OutputLog:
+    log = OutputLog(limit=limit)
+    for size in sizes:
+        log.append_output("stdout", b"x" * size)
+    return log
+
+
+def test_seq_is_shared_by_output_exit_and_close() -> None:
+    log = OutputLog()
+    assert log.append_output("stdout", b"a").seq == 1
+    assert log.append_output("stderr", b"b").seq == 2
+    assert log.record_exit() == 3
+    assert log.record_close() == 4
+    assert log.next_seq == 5
+
+
+def test_next_seq_rule_of_the_reference() -> None:
+    log = OutputLog()
+    log.append_output("stdout", b"out")
+    log.append_output("stderr", b"err")
+    log.record_exit()
+    log.record_close()
+    view = log.read(0)
+    assert [c.seq for c in view.chunks] == [1, 2]
+    assert view.next_seq == 3
+    for after in (2, 3, 100):
+        view = log.read(after)
+        assert view.chunks == []
+        assert view.next_seq == 5
+
+
+@pytest.mark.parametrize(
+    ("max_bytes", "count"),
+    [(0, 1), (1, 1), (5, 1), (10, 1), (11, 1), (19, 1), (20, 2), (21, 2), (1000, 3), (None, 3)],
+)
+def test_max_bytes_table_of_the_reference(max_bytes: int | None, count: int) -> None:
+    assert len(log_with(10, 10, 10).read(0, max_bytes).chunks) == count
+
+
+def test_retention_drops_whole_chunks_from_the_front_and_reports_the_gap() -> None:
+    log = log_with(*([100] * 30), limit=1000)
+    assert log.retained_bytes == 1000
+    view = log.read(0)
+    assert [c.seq for c in view.chunks] == list(range(21, 31))
+    assert view.first_retained_seq == 21
+    assert log.read(20).first_retained_seq is None
+    assert log.read(19).first_retained_seq == 21
+
+
+def test_a_single_chunk_larger_than_the_limit_is_kept() -> None:
+    log = log_with(10, 5000, limit=1000)
+    assert [c.seq for c in log.read(0).chunks] == [2]
+
+
+def test_events_are_recorded_once() -> None:
+    log = OutputLog()
+    log.record_exit()
+    with pytest.raises(ValueError):
+        log.record_exit()
+    log.record_close()
+    with pytest.raises(ValueError):
+        log.record_close()
+    with pytest.raises(ValueError):
+        log.append_output("stdout", b"late")
+
+
+@given(st.lists(st.integers(min_value=1, max_value=300), max_size=60), st.integers(0, 70))
+def test_reads_are_ascending_and_never_exceed_the_cap(sizes: list[int], after: int) -> None:
+    log = log_with(*sizes, limit=2000)
+    assert log.retained_bytes <= max(2000, max(sizes, default=0))
+    view = log.read(after)
+    seqs = [c.seq for c in view.chunks]
+    assert seqs == sorted(seqs)
+    assert all(seq > after for seq in seqs)
+    if seqs:
+        assert view.next_seq == seqs[-1] + 1
+    else:
+        assert view.next_seq == log.next_seq

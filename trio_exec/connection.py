@@ -1,0 +1,178 @@
+"""One WebSocket connection: a reader, a writer, a pinger, and the in-flight requests.
+
+Ownership: everything runs in the connection's nursery, whose lifetime is the connection. The
+writer is the only task that sends frames; everyone else (responses, the session's
+notifications) puts encoded frames into `sink`. The reader never waits for a request: each one
+runs as its own task, so a long-poll never delays another request.
+
+Ends of a connection, and what each does to the session:
+- the peer closes, the TCP connection breaks, the message limit is hit (Close 1009), or pings
+  go unanswered: the nursery is cancelled (in-flight requests are abandoned without a
+  response) and the session is parked — only if this connection is still its attachment;
+- another connection resumes the session (takeover): in-flight long-polls are answered
+  -32600 `session has been resumed by another connection`, then the socket is closed with
+  code 4000, and nothing is detached (the token is stale);
+- daemon shutdown: Close 1001.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import attrs
+import trio
+import trio_websocket
+
+from . import dispatch
+from .fs.local import LocalFilesystem
+from .proto import codec, errors
+from .session.registry import SessionRegistry
+from .session.session import Attachment
+
+log = logging.getLogger(__name__)
+
+SINK_CAPACITY = 64
+CLOSE_TIMEOUT = 2.0
+TAKEOVER_FLUSH_TIMEOUT = 1.0
+TAKEOVER_CLOSE_CODE = 4000
+
+_labels = itertools.count(1)
+
+
+@attrs.frozen
+class ConnectionConfig:
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+
+
+@attrs.define(eq=False)
+class Connection:
+    ws: trio_websocket.WebSocketConnection
+    registry: SessionRegistry
+    fs: LocalFilesystem
+    config: ConnectionConfig
+    label: str = attrs.field(factory=lambda: f"conn-{next(_labels)}")
+    _in_flight: int = 0
+    _idle: trio.Event = attrs.field(factory=trio.Event)
+    _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _close_code: int = 1000
+    _close_reason: str | None = None
+
+    async def serve(self) -> None:
+        """Run until the connection ends, then park the session if this connection still holds
+        it. Cancellation: the socket is closed; the session is parked as on any other end."""
+        sink, source = trio.open_memory_channel[bytes](SINK_CAPACITY)
+        nursery: trio.Nursery
+        state: dispatch.ConnectionState | None = None
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    state = dispatch.ConnectionState(
+                        self.label,
+                        self.registry,
+                        self.fs,
+                        sink,
+                        on_attached=lambda att: nursery.start_soon(self._close_on_takeover, att, sink),
+                    )
+                    nursery.start_soon(self._writer, source, nursery.cancel_scope)
+                    if self.config.ping_interval:
+                        nursery.start_soon(self._pinger, nursery.cancel_scope)
+                    await self._reader(state, nursery)
+                    nursery.cancel_scope.cancel()
+        finally:
+            sink.close()
+            if state is not None and state.session is not None and state.attachment is not None:
+                state.session.detach(state.attachment)
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                await self.ws.aclose(self._close_code, self._close_reason)
+            log.info("%s ended", self.label)
+
+    async def _reader(self, state: dispatch.ConnectionState, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                frame = await self.ws.get_message()
+            except trio_websocket.ConnectionClosed as closed:
+                log.info("%s closed by peer: %s", self.label, closed.reason)
+                return
+            try:
+                message = codec.decode(frame)
+            except codec.DecodeError as bad:
+                log.info("%s: bad frame: %s", self.label, bad.error.message)
+                await self._send(state.sink, codec.encode_error(bad.reply_id, bad.error))
+                continue
+            if isinstance(message, codec.Request):
+                self._in_flight += 1
+                nursery.start_soon(self._run_request, state, message)
+            elif isinstance(message, codec.Notification):
+                dispatch.handle_notification(state, message.method)
+            else:
+                log.info("%s: ignored a client response for id %r", self.label, message.id)
+
+    async def _run_request(self, state: dispatch.ConnectionState, request: codec.Request) -> None:
+        ctx = dispatch.CallContext(state)
+        try:
+            try:
+                result = await dispatch.call(ctx, request.method, request.params)
+                payload = codec.encode_result(request.id, result)
+            except errors.RpcError as exc:
+                payload = codec.encode_error(request.id, exc)
+            except Exception:
+                log.exception("%s: %s failed", self.label, request.method)
+                payload = codec.encode_error(request.id, errors.InternalError("internal error"))
+            await self._send(state.sink, payload)
+        finally:
+            ctx.run_after_reply()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+                self._idle = trio.Event()
+
+    @staticmethod
+    async def _send(sink: trio.MemorySendChannel[bytes], payload: bytes) -> None:
+        try:
+            await sink.send(payload)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _writer(
+        self, source: trio.MemoryReceiveChannel[bytes], scope: trio.CancelScope
+    ) -> None:
+        async with source:
+            async for payload in source:
+                try:
+                    await self.ws.send_message(payload.decode())
+                except trio_websocket.ConnectionClosed:
+                    break
+        scope.cancel()
+
+    async def _pinger(self, scope: trio.CancelScope) -> None:
+        assert self.config.ping_interval is not None
+        while True:
+            await trio.sleep(self.config.ping_interval)
+            with trio.move_on_after(self.config.ping_timeout) as waited:
+                try:
+                    await self.ws.ping()
+                except trio_websocket.ConnectionClosed:
+                    return
+            if waited.cancelled_caught:
+                log.warning("%s: no pong within %ss, dropping the peer", self.label, self.config.ping_timeout)
+                scope.cancel()
+                return
+
+    async def _close_on_takeover(
+        self, attachment: Attachment, sink: trio.MemorySendChannel[bytes]
+    ) -> None:
+        await attachment.revoked.wait()
+        self._close_code = TAKEOVER_CLOSE_CODE
+        self._close_reason = "session resumed by another connection"
+        with trio.move_on_after(TAKEOVER_FLUSH_TIMEOUT):
+            while self._in_flight:
+                await self._idle.wait()
+        sink.close()  # the writer drains what is queued, then ends the connection
+
+    def shutdown(self) -> None:
+        """End the connection with Close 1001; the session is parked like on any other end."""
+        self._close_code = 1001
+        self._close_reason = "server shutting down"
+        self._scope.cancel()

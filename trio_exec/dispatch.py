@@ -1,0 +1,154 @@
+"""Request dispatch: method table → params → handshake gate → handler → result.
+
+Rules:
+- Order of checks, as the reference: unknown method (-32601, also before `initialize`), then
+  params (-32602), then the handshake gate (-32600), then the handler.
+- `initialize` succeeds once per connection; a failed one may be retried. `initialized`
+  opens the gate for `process/*` and `fs/*`; before a successful `initialize` it is ignored.
+- Handlers are thin: they get a `CallContext` (the connection's session and attachment, the
+  filesystem) and the params, and return a result object. Work that must happen after the
+  response is queued (publishing a process, opening a resumed session's notifications) is
+  registered with `ctx.after_reply`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from . import __version__
+from .fs.handlers import FS_HANDLERS
+from .fs.local import LocalFilesystem
+from .process.handlers import PROCESS_HANDLERS
+from .proto import errors, methods
+from .proto.convert import structure_params, unstructure
+from .proto.session_messages import InitializeParams, InitializeResult, ServerInfo
+from .session.registry import SessionRegistry
+from .session.session import Attachment, Session
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES: dict[str, Any] = {
+    "exec": True,
+    "filesystem": True,
+    "methods": sorted(methods.METHODS),
+    "processSignal": True,
+    "processResize": True,
+    "processList": True,
+    "pipeStdin": True,
+    "closeStdin": True,
+    "retentionGap": True,
+    "takeover": True,
+}
+
+
+@attrs.define(eq=False)
+class ConnectionState:
+    """The handshake state of one connection. Invariant: `acknowledged` implies `session`."""
+
+    label: str
+    registry: SessionRegistry
+    fs: LocalFilesystem
+    sink: trio.MemorySendChannel[bytes]
+    on_attached: Callable[[Attachment], None]
+    session: Session | None = None
+    attachment: Attachment | None = None
+    acknowledged: bool = False
+    _initializing: bool = False
+
+
+@attrs.define(eq=False)
+class CallContext:
+    conn: ConnectionState
+    _after_reply: list[Callable[[], None]] = attrs.field(factory=list)
+
+    @property
+    def session(self) -> Session:
+        assert self.conn.session is not None
+        return self.conn.session
+
+    @property
+    def attachment(self) -> Attachment:
+        assert self.conn.attachment is not None
+        return self.conn.attachment
+
+    @property
+    def fs(self) -> LocalFilesystem:
+        return self.conn.fs
+
+    def after_reply(self, callback: Callable[[], None]) -> None:
+        self._after_reply.append(callback)
+
+    def run_after_reply(self) -> None:
+        callbacks, self._after_reply = self._after_reply, []
+        for callback in callbacks:
+            callback()
+
+
+Handler = Callable[[CallContext, Any], Awaitable[Any]]
+
+
+async def handle_initialize(ctx: CallContext, params: InitializeParams) -> InitializeResult:
+    conn = ctx.conn
+    if conn.session is not None or conn._initializing:
+        raise errors.InvalidRequest(errors.INITIALIZE_TWICE)
+    conn._initializing = True
+    try:
+        attachment = Attachment(conn.label)
+        if params.resume_session_id is not None:
+            session = conn.registry.resume(params.resume_session_id, attachment)
+        else:
+            session = await conn.registry.create(attachment)
+    finally:
+        conn._initializing = False
+    conn.session, conn.attachment, conn.acknowledged = session, attachment, False
+    conn.on_attached(attachment)
+    ctx.after_reply(lambda: session.open_sink(attachment, conn.sink))
+    return InitializeResult(
+        session_id=session.session_id,
+        capabilities=CAPABILITIES,
+        server_info=ServerInfo(name="trio-exec", version=__version__),
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    methods.INITIALIZE: handle_initialize,
+    **PROCESS_HANDLERS,
+    **{
+        name: (lambda handler: lambda ctx, params: handler(ctx.fs, params))(handler)
+        for name, handler in FS_HANDLERS.items()
+    },
+}
+
+
+def check_gate(conn: ConnectionState, service: str) -> None:
+    if conn.session is None:
+        raise errors.not_initialized(service)
+    if not conn.acknowledged:
+        raise errors.not_acknowledged(service)
+
+
+async def call(ctx: CallContext, method: str, raw_params: Any) -> Any:
+    """The JSON result of one request, or an `RpcError`."""
+    spec = methods.METHODS.get(method)
+    handler = HANDLERS.get(method)
+    if spec is None or handler is None:
+        raise errors.method_not_found(method)
+    params = structure_params(raw_params, spec.params)
+    if spec.service is not None:
+        check_gate(ctx.conn, spec.service)
+    return unstructure(await handler(ctx, params))
+
+
+def handle_notification(conn: ConnectionState, method: str) -> None:
+    if method == methods.INITIALIZED:
+        if conn.session is None:
+            log.info("%s: `initialized` before `initialize`, ignored", conn.label)
+            return
+        conn.acknowledged = True
+        return
+    log.info("%s: unknown notification %r ignored", conn.label, method)

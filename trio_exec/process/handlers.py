@@ -1,0 +1,118 @@
+"""`process/*` handlers: thin adapters from wire params to the session's process table.
+
+Rule: each handler validates what serde would not (argv empty, base64, signal names), makes one
+call on the table or the process, and returns the result object. A long-poll read runs under
+the attachment's guard, so a takeover answers it `session has been resumed by another
+connection`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..proto import b64, errors, methods
+from ..proto import process_messages as m
+from .managed import parse_signal
+from .spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
+
+if TYPE_CHECKING:
+    from ..dispatch import CallContext, Handler
+
+
+async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStartResult:
+    if not params.argv:
+        raise errors.InvalidParams("argv must not be empty")
+    size = params.size
+    request = SpawnRequest(
+        argv=params.argv,
+        cwd=params.cwd,
+        env=params.env,
+        tty=params.tty,
+        arg0=params.arg0,
+        pipe_stdin=bool(params.pipe_stdin),
+        rows=size.rows if size else DEFAULT_ROWS,
+        cols=size.cols if size else DEFAULT_COLS,
+    )
+    process = await ctx.session.processes.start(params.process_id, request)
+    ctx.after_reply(process.publish)
+    return m.ProcessStartResult(process_id=params.process_id)
+
+
+async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadResult:
+    process = await ctx.session.processes.require(params.process_id)
+    after_seq = params.after_seq or 0
+    wait_ms = params.wait_ms or 0
+    if not wait_ms:
+        return await process.read(after_seq, params.max_bytes)
+    attachment = ctx.attachment
+    scope = attachment.guard()
+    try:
+        with scope:
+            return await process.read(after_seq, params.max_bytes, wait_ms)
+    finally:
+        attachment.unguard(scope)
+        if scope.cancelled_caught:
+            raise errors.session_resumed_elsewhere()
+
+
+async def write(ctx: CallContext, params: m.ProcessWriteParams) -> m.ProcessWriteResult:
+    try:
+        data = b64.decode(params.chunk)
+    except b64.Base64Error as exc:
+        raise errors.InvalidParams(str(exc)) from None
+    process = await ctx.session.processes.get(params.process_id)
+    if process is None:
+        return m.ProcessWriteResult(status="unknownProcess")
+    status = await process.write(data, close_stdin=bool(params.close_stdin))
+    return m.ProcessWriteResult(status=status)
+
+
+async def terminate(ctx: CallContext, params: m.ProcessTerminateParams) -> m.ProcessRunningResult:
+    process = await ctx.session.processes.get(params.process_id)
+    return m.ProcessRunningResult(running=process is not None and process.terminate())
+
+
+async def signal(ctx: CallContext, params: m.ProcessSignalParams) -> m.ProcessRunningResult:
+    sig = parse_signal(params.signal)
+    if sig is None:
+        raise errors.InvalidParams(f"unknown signal `{params.signal}`")
+    process = await ctx.session.processes.get(params.process_id)
+    return m.ProcessRunningResult(running=process is not None and process.send_signal(sig))
+
+
+async def resize(ctx: CallContext, params: m.ProcessResizeParams) -> m.EmptyResult:
+    process = await ctx.session.processes.require(params.process_id)
+    if not process.resize(params.rows, params.cols):
+        raise errors.InvalidRequest(f"process {params.process_id} has no terminal")
+    return m.EmptyResult()
+
+
+async def list_processes(ctx: CallContext, params: m.ProcessListParams) -> m.ProcessListResult:
+    del params
+    return m.ProcessListResult(
+        processes=[
+            m.ProcessInfo(
+                process_id=p.process_id,
+                argv=p.argv,
+                pid=p.pid,
+                tty=p.tty,
+                state=p.state,
+                exit_code=p.exit_code,  # type: ignore[arg-type]
+                signal=p.signal_name,
+            )
+            for p in ctx.session.list_processes()
+        ]
+    )
+
+
+PROCESS_HANDLERS: dict[str, Handler] = {
+    methods.PROCESS_START: start,
+    methods.PROCESS_READ: read,
+    methods.PROCESS_WRITE: write,
+    methods.PROCESS_TERMINATE: terminate,
+    methods.PROCESS_SIGNAL: signal,
+    methods.PROCESS_RESIZE: resize,
+    methods.PROCESS_LIST: list_processes,
+}
+
+__all__: list[Any] = ["PROCESS_HANDLERS"]

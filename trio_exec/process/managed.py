@@ -1,0 +1,255 @@
+"""One running child as the session sees it: its output log, its notifications, its controls.
+
+Rules:
+- Every event (output chunk, exit, close) is recorded and notified under one lock, so per
+  process the notifications leave in strictly increasing seq; `process/closed` is last and sent
+  exactly once, after the exit and the end of every output stream.
+- Nothing is notified before `publish()` (called once the `process/start` response is queued),
+  so the start response always precedes the process's notifications. Output is not read before
+  then either: the pipe holds it.
+- A long-poll read returns when an event newer than `after_seq` exists, at its deadline, or at
+  once when the process is closed (nothing newer will ever come).
+- The entry is forgotten `retention` seconds after close.
+
+Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
+process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal as signals
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from ..proto import b64, methods
+from ..proto.codec import encode_notification
+from ..proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
+from .outputlog import OutputLog
+from .spawn import Spawned, set_window_size
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 64 * 1024
+REAP_GRACE = 5.0
+
+Notify = Callable[[bytes], Awaitable[None]]
+
+SIGNAL_ALIASES = {
+    "interrupt": signals.SIGINT,
+    "terminate": signals.SIGTERM,
+    "hangup": signals.SIGHUP,
+    "kill": signals.SIGKILL,
+    "quit": signals.SIGQUIT,
+}
+
+
+def parse_signal(name: str) -> signals.Signals | None:
+    if name in SIGNAL_ALIASES:
+        return SIGNAL_ALIASES[name]
+    upper = name.upper()
+    if not upper.startswith("SIG"):
+        upper = "SIG" + upper
+    try:
+        return signals.Signals[upper]
+    except KeyError:
+        return None
+
+
+@attrs.define(eq=False)
+class ManagedProcess:
+    """Invariants: `exit_code`/`signal_name` are set exactly when the log has an exit event;
+    only `_record` appends to `log`; `_changed` is replaced after every event so a waiter
+    that took the old one is woken."""
+
+    process_id: str
+    argv: list[str]
+    tty: bool
+    _spawned: Spawned
+    _notify: Notify
+    _forget: Callable[[ManagedProcess], None]
+    retention: float
+    log: OutputLog = attrs.field(factory=OutputLog)
+    exit_code: int | None = None
+    signal_name: str | None = None
+    _changed: trio.Event = attrs.field(factory=trio.Event)
+    _published: trio.Event = attrs.field(factory=trio.Event)
+    _record_lock: trio.Lock = attrs.field(factory=trio.Lock)
+    _stdin_lock: trio.Lock = attrs.field(factory=trio.Lock)
+    _stdin_open: bool = True
+
+    @property
+    def pid(self) -> int:
+        return self._spawned.pid
+
+    @property
+    def state(self) -> str:
+        if self.log.closed:
+            return "closed"
+        return "exited" if self.log.exited else "running"
+
+    def publish(self) -> None:
+        self._published.set()
+
+    # --- the supervising task ------------------------------------------------------------
+
+    async def supervise(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await self._published.wait()
+            async with trio.open_nursery() as nursery:
+                for stream_name, stream in self._spawned.outputs:
+                    nursery.start_soon(self._pump, stream_name, stream)
+                nursery.start_soon(self._watch_exit)
+            await self._record_close()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._kill_and_reap()
+        await trio.sleep(self.retention)
+        self._forget(self)
+
+    async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
+        while True:
+            try:
+                data = await stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # a PTY master reports EIO once the last slave fd is closed: EOF
+            if not data:
+                return
+            async with self._record_lock:
+                chunk = self.log.append_output(stream_name, data)
+                self._wake()
+                await self._notify(
+                    encode_notification(
+                        methods.PROCESS_OUTPUT,
+                        {
+                            "processId": self.process_id,
+                            "seq": chunk.seq,
+                            "stream": stream_name,
+                            "chunk": b64.encode(data),
+                        },
+                    )
+                )
+
+    async def _watch_exit(self) -> None:
+        returncode = await self._spawned.process.wait()
+        async with self._record_lock:
+            if returncode < 0:
+                self.exit_code = -1
+                self.signal_name = signals.Signals(-returncode).name
+            else:
+                self.exit_code = returncode
+            seq = self.log.record_exit()
+            self._wake()
+            params: dict[str, object] = {
+                "processId": self.process_id,
+                "seq": seq,
+                "exitCode": self.exit_code,
+            }
+            if self.signal_name is not None:
+                params["signal"] = self.signal_name
+            await self._notify(encode_notification(methods.PROCESS_EXITED, params))
+
+    async def _record_close(self) -> None:
+        async with self._record_lock:
+            seq = self.log.record_close()
+            self._wake()
+            await self._notify(
+                encode_notification(
+                    methods.PROCESS_CLOSED, {"processId": self.process_id, "seq": seq}
+                )
+            )
+
+    async def _kill_and_reap(self) -> None:
+        if not self.log.exited:
+            self._kill_group(signals.SIGKILL)
+        with trio.move_on_after(REAP_GRACE):
+            await self._spawned.process.wait()
+        await self._spawned.aclose()
+
+    def _kill_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    # --- operations ----------------------------------------------------------------------
+
+    async def read(
+        self, after_seq: int = 0, max_bytes: int | None = None, wait_ms: int = 0
+    ) -> ProcessReadResult:
+        """Cancellation: a cancelled long-poll leaves no trace."""
+        deadline = trio.current_time() + wait_ms / 1000 if wait_ms else -math.inf
+        while not (
+            self.log.has_event_after(after_seq)
+            or self.log.closed
+            or trio.current_time() >= deadline
+        ):
+            changed = self._changed
+            with trio.move_on_at(deadline):
+                await changed.wait()
+        view = self.log.read(after_seq, max_bytes)
+        gap = None
+        if view.first_retained_seq is not None:
+            gap = RetentionGap(after_seq=after_seq, first_retained_seq=view.first_retained_seq)
+        return ProcessReadResult(
+            chunks=[
+                OutputChunk(seq=c.seq, stream=c.stream, chunk=b64.encode(c.data))
+                for c in view.chunks
+            ],
+            next_seq=view.next_seq,
+            exited=self.log.exited,
+            exit_code=self.exit_code,
+            closed=self.log.closed,
+            failure=None,
+            signal=self.signal_name,
+            retention_gap=gap,
+        )
+
+    async def write(self, data: bytes, *, close_stdin: bool = False) -> str:
+        """The `process/write` status. Cancellation: a write cut short may have sent a prefix."""
+        stdin = self._spawned.stdin
+        if stdin is None or not self._stdin_open or self.log.exited:
+            return "stdinClosed"
+        async with self._stdin_lock:
+            if not self._stdin_open:
+                return "stdinClosed"
+            try:
+                if data:
+                    await stdin.send_all(data)
+                if close_stdin:
+                    if self.tty:
+                        await stdin.send_all(b"\x04")
+                    else:
+                        self._stdin_open = False
+                        await stdin.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._stdin_open = False
+                return "stdinClosed"
+        return "accepted"
+
+    def terminate(self) -> bool:
+        """SIGKILL to the process group; whether the process was still running."""
+        return self.send_signal(signals.SIGKILL)
+
+    def send_signal(self, sig: int) -> bool:
+        if self.log.exited:
+            return False
+        self._kill_group(sig)
+        return True
+
+    def resize(self, rows: int, cols: int) -> bool:
+        fd = self._spawned.pty_fd
+        if fd is None:
+            return False
+        if not self.log.closed:
+            set_window_size(fd, rows, cols)
+        return True

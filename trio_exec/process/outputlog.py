@@ -1,0 +1,122 @@
+"""The seq-numbered event log of one process (pure: no trio, no I/O).
+
+Rules:
+- One counter per process, starting at 1, shared by output chunks, the exit event and the close
+  event; every event takes exactly one number, in the order it is recorded.
+- At most `limit` bytes of output are retained; older chunks are dropped whole from the front.
+  The exit and close events are never dropped.
+- `read(after_seq, max_bytes)` follows the reference: retained chunks with seq > after_seq in
+  ascending order; never split; the first is always returned; more are added while the total
+  stays within `max_bytes`. `next_seq` is the last returned seq + 1, or, with no chunks, the
+  next unallocated seq. When chunks the caller asked for were dropped, the view says so.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+
+DEFAULT_RETAINED_BYTES = 1024 * 1024
+
+
+@attrs.frozen
+class Chunk:
+    seq: int
+    stream: str
+    data: bytes
+
+
+@attrs.frozen
+class ReadView:
+    chunks: list[Chunk]
+    next_seq: int
+    #: Set when output with seq in (after_seq, first_retained_seq) was dropped.
+    first_retained_seq: int | None = None
+
+
+@attrs.define(eq=False)
+class OutputLog:
+    """Invariants: `_chunks` is in ascending seq order; `_retained` is the sum of their sizes
+    and never exceeds `limit` except for a single chunk larger than it; `_dropped_through` is the
+    seq of the newest chunk dropped by the cap (0 while nothing was dropped)."""
+
+    limit: int = DEFAULT_RETAINED_BYTES
+    _chunks: deque[Chunk] = attrs.field(factory=deque)
+    _retained: int = 0
+    _next_seq: int = 1
+    _dropped_through: int = 0  # highest output seq dropped by the cap (0: none)
+    exit_seq: int | None = None
+    close_seq: int | None = None
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    @property
+    def last_seq(self) -> int:
+        return self._next_seq - 1
+
+    @property
+    def exited(self) -> bool:
+        return self.exit_seq is not None
+
+    @property
+    def closed(self) -> bool:
+        return self.close_seq is not None
+
+    @property
+    def retained_bytes(self) -> int:
+        return self._retained
+
+    def _allocate(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def append_output(self, stream: str, data: bytes) -> Chunk:
+        if self.closed:
+            raise ValueError("output after close")
+        chunk = Chunk(self._allocate(), stream, data)
+        self._chunks.append(chunk)
+        self._retained += len(data)
+        while self._retained > self.limit and len(self._chunks) > 1:
+            dropped = self._chunks.popleft()
+            self._retained -= len(dropped.data)
+            self._dropped_through = dropped.seq
+        return chunk
+
+    def record_exit(self) -> int:
+        if self.exited:
+            raise ValueError("exit recorded twice")
+        self.exit_seq = self._allocate()
+        return self.exit_seq
+
+    def record_close(self) -> int:
+        if self.closed:
+            raise ValueError("close recorded twice")
+        self.close_seq = self._allocate()
+        return self.close_seq
+
+    def has_event_after(self, after_seq: int) -> bool:
+        return self.last_seq > after_seq
+
+    def read(self, after_seq: int = 0, max_bytes: int | None = None) -> ReadView:
+        selected: list[Chunk] = []
+        total = 0
+        for chunk in self._chunks:
+            if chunk.seq <= after_seq:
+                continue
+            if selected and max_bytes is not None and total + len(chunk.data) > max_bytes:
+                break
+            selected.append(chunk)
+            total += len(chunk.data)
+            if max_bytes is not None and total >= max_bytes:
+                break
+        next_seq = selected[-1].seq + 1 if selected else self._next_seq
+        gap = None
+        if self._dropped_through > after_seq and self._chunks:
+            gap = self._chunks[0].seq
+        elif self._dropped_through > after_seq:
+            gap = self._dropped_through + 1
+        return ReadView(selected, next_seq, gap)

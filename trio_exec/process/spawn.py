@@ -1,0 +1,174 @@
+"""Spawning children, with pipes or with a PTY.
+
+Rules (the contract's `process/start` semantics, identical in both modes):
+- `env` is the child's whole environment; systemd's variables of the daemon never reach it.
+- A bare program name is looked up in `env["PATH"]`, else in the daemon's own PATH; `arg0`, when
+  given, is the argv[0] the program sees while argv[0] is still what is executed.
+- `cwd` is handed to the kernel as given (relative to the daemon's cwd).
+- Every child leads its own session and process group (pid = pgid = sid); a tty child also has
+  its PTY as controlling terminal, so ^C raises SIGINT and job control works.
+- Children inherit none of the daemon's file descriptors.
+- A failure raises `SpawnError` with the wire text and leaves nothing open.
+
+Resource handling: on success the caller owns `Spawned` (streams and the trio Process) and must
+`close()` it after the child is reaped.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+import subprocess
+import termios
+
+import attrs
+import trio
+
+from ..proto.errors import os_error_text
+
+SYSTEMD_VARIABLES = frozenset(
+    {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
+)
+DEFAULT_ROWS, DEFAULT_COLS = 24, 80
+
+
+class SpawnError(Exception):
+    """`str(err)` is the text the client sees (-32603)."""
+
+
+@attrs.frozen(kw_only=True)
+class SpawnRequest:
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    tty: bool
+    arg0: str | None = None
+    pipe_stdin: bool = False
+    rows: int = DEFAULT_ROWS
+    cols: int = DEFAULT_COLS
+
+
+@attrs.define(eq=False)
+class Spawned:
+    """A started child and the parent's ends of its streams.
+
+    Invariant: `outputs` are (stream name, stream) pairs — ("stdout", …), ("stderr", …) for
+    pipes, ("pty", master) for a tty; `stdin` is the pipe or the PTY master, or None."""
+
+    process: trio.Process
+    outputs: list[tuple[str, trio.abc.ReceiveStream]]
+    stdin: trio.abc.SendStream | None
+    pty_fd: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def aclose(self) -> None:
+        streams: list[trio.abc.AsyncResource] = [s for _, s in self.outputs]
+        if self.stdin is not None and self.stdin not in streams:
+            streams.append(self.stdin)
+        for stream in streams:
+            await stream.aclose()
+
+
+def child_environment(env: dict[str, str]) -> dict[str, str]:
+    """What the child gets: the client's map, minus systemd's variables and entries the
+    kernel's `KEY=VALUE` format cannot carry (empty keys, keys containing `=`)."""
+    return {
+        key: value
+        for key, value in env.items()
+        if key and "=" not in key and key not in SYSTEMD_VARIABLES
+    }
+
+
+def resolve_program(program: str, env: dict[str, str]) -> str:
+    """The executable for `program`, by execvp's rules, with the PATH described above."""
+    if "/" in program:
+        return program
+    search_path = env.get("PATH")
+    if search_path is None:
+        search_path = os.environ.get("PATH", os.defpath)
+    found_unexecutable = False
+    for directory in search_path.split(":"):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            found_unexecutable = True
+    code = errno.EACCES if found_unexecutable else errno.ENOENT
+    raise OSError(code, os.strerror(code))
+
+
+def _acquire_controlling_terminal() -> None:  # runs in the child, between fork and exec
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def set_window_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+async def spawn(request: SpawnRequest) -> Spawned:
+    """Start the child. Raises `SpawnError` with the reference's text."""
+    env = child_environment(request.env)
+    try:
+        executable = resolve_program(request.argv[0], env)
+        args = [request.arg0 if request.arg0 is not None else request.argv[0], *request.argv[1:]]
+        if any("\0" in arg for arg in (*args, executable, request.cwd)):
+            raise SpawnError("nul byte found in provided data")
+        if any("\0" in item for pair in env.items() for item in pair):
+            raise SpawnError("nul byte found in provided data")
+        if request.tty:
+            return await _spawn_pty(request, args, executable, env)
+        return await _spawn_pipes(request, args, executable, env)
+    except OSError as exc:
+        raise SpawnError(os_error_text(exc)) from None
+
+
+async def _spawn_pipes(
+    request: SpawnRequest, args: list[str], executable: str, env: dict[str, str]
+) -> Spawned:
+    process = await trio.lowlevel.open_process(
+        args,
+        executable=executable,
+        cwd=request.cwd,
+        env=env,
+        stdin=subprocess.PIPE if request.pipe_stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    return Spawned(
+        process=process,
+        outputs=[("stdout", process.stdout), ("stderr", process.stderr)],
+        stdin=process.stdin,
+    )
+
+
+async def _spawn_pty(
+    request: SpawnRequest, args: list[str], executable: str, env: dict[str, str]
+) -> Spawned:
+    master, slave = os.openpty()
+    try:
+        set_window_size(slave, request.rows, request.cols)
+        process = await trio.lowlevel.open_process(
+            args,
+            executable=executable,
+            cwd=request.cwd,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=_acquire_controlling_terminal,
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    stream = trio.lowlevel.FdStream(master)
+    return Spawned(process=process, outputs=[("pty", stream)], stdin=stream, pty_fd=master)

@@ -1,0 +1,189 @@
+"""The daemon: listeners, the session registry, connections, graceful shutdown.
+
+Ownership tree:
+
+    serve()
+    └─ root nursery
+       ├─ registry nursery ........ sessions, each with its processes (outlives connections)
+       └─ connection nursery ...... the accept loop, one task per connection
+
+Shutdown (`Daemon.stop()`, or SIGTERM/SIGINT under `run_daemon`): stop accepting, close every
+connection with Close 1001, then end the registry, which kills and reaps every process of every
+session, attached or parked. A second signal exits at once, after SIGKILLing every process group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from functools import partial
+
+import attrs
+import trio
+
+from . import systemd
+from .config import Config, ListenAddress
+from .connection import Connection, ConnectionConfig
+from .fs.local import LocalFilesystem
+from .session.registry import SessionRegistry
+from .transport import FrontDoorConfig, accept_websocket
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define(eq=False)
+class Daemon:
+    """Invariant: `_connections` holds exactly the connections being served."""
+
+    config: Config
+    registry: SessionRegistry = attrs.field(init=False)
+    fs: LocalFilesystem = attrs.field(factory=LocalFilesystem)
+    address: ListenAddress | None = None
+    _connections: set[Connection] = attrs.field(factory=set)
+    _stop: trio.Event = attrs.field(factory=trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        task_status: trio.TaskStatus[ListenAddress] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        front = FrontDoorConfig(
+            max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
+        )
+        conn_config = ConnectionConfig(
+            ping_interval=self.config.ping_interval, ping_timeout=self.config.ping_timeout
+        )
+        self.address = _bound_address(listeners[0])
+        async with trio.open_nursery() as root:
+            await root.start(self.registry.run)
+            async with trio.open_nursery() as connections:
+                accepting = trio.CancelScope()
+
+                async def accept_loop() -> None:
+                    with accepting:
+                        await trio.serve_listeners(
+                            partial(self._handle, front, conn_config),
+                            listeners,
+                            handler_nursery=connections,
+                        )
+
+                connections.start_soon(accept_loop)
+                log.info("listening on %s", self.address.url)
+                task_status.started(self.address)
+                await self._stop.wait()
+                log.info("shutting down: %d connections, %d sessions",
+                         len(self._connections), len(self.registry))
+                accepting.cancel()
+                for listener in listeners:
+                    await listener.aclose()
+                for connection in list(self._connections):
+                    connection.shutdown()
+                connections.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
+            root.cancel_scope.cancel()
+        log.info("stopped")
+
+    async def _handle(
+        self, front: FrontDoorConfig, conn_config: ConnectionConfig, stream: trio.SocketStream
+    ) -> None:
+        """One accepted TCP connection. Nothing raised here may end the daemon."""
+        try:
+            async with trio.open_nursery() as ws_tasks:
+                try:
+                    ws = await accept_websocket(stream, ws_tasks, front)
+                    if ws is not None:
+                        connection = Connection(ws, self.registry, self.fs, conn_config)
+                        self._connections.add(connection)
+                        try:
+                            await connection.serve()
+                        finally:
+                            self._connections.discard(connection)
+                finally:
+                    ws_tasks.cancel_scope.cancel()
+                    with trio.CancelScope(shield=True):
+                        await stream.aclose()
+        except Exception:
+            log.exception("connection handler failed")
+
+    def kill_everything_now(self) -> None:
+        """The second signal: SIGKILL every process group the daemon started, synchronously."""
+        for session in self.registry.sessions():
+            for process in session.list_processes():
+                process.send_signal(signal.SIGKILL)
+
+
+def _bound_address(listener: trio.SocketListener) -> ListenAddress:
+    host, port, *_ = listener.socket.getsockname()
+    return ListenAddress(host=host, port=port)
+
+
+async def open_listeners(config: Config) -> list[trio.SocketListener]:
+    """systemd's activation sockets when present, else a fresh one on `config.listen`."""
+    activated = systemd.take_activation_sockets()
+    if activated:
+        return [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in activated]
+    family = socket.AF_INET6 if ":" in config.listen.host else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        await sock.bind((config.listen.host, config.listen.port))
+        sock.listen(socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    return [trio.SocketListener(sock)]
+
+
+async def serve(
+    config: Config, *, task_status: trio.TaskStatus[ListenAddress] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Embeddable: `address = await nursery.start(serve, config)`. Runs until cancelled;
+    cancellation kills and reaps every process of every session."""
+    listeners = await open_listeners(config)
+    daemon = Daemon(config)
+    await daemon.run(listeners, task_status=task_status)
+
+
+async def run_daemon(config: Config) -> None:
+    """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications."""
+    listeners = await open_listeners(config)
+    notify_socket = systemd.scrub_environment()
+    daemon = Daemon(config)
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run_then_stop_watching(
+                *, task_status: trio.TaskStatus[ListenAddress] = trio.TASK_STATUS_IGNORED
+            ) -> None:
+                await daemon.run(listeners, task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            async def watch_signals() -> None:
+                async for signum in signals:
+                    if not daemon.stopping:
+                        log.info("signal %s: graceful shutdown", signal.Signals(signum).name)
+                        systemd.notify(notify_socket, "STOPPING=1")
+                        daemon.stop()
+                    else:
+                        log.warning("second signal: exiting now")
+                        daemon.kill_everything_now()
+                        os._exit(1)
+
+            nursery.start_soon(watch_signals)
+            address = await nursery.start(run_then_stop_watching)
+            print(address.url, flush=True)
+            systemd.notify(notify_socket, f"READY=1\nSTATUS=listening on {address.url}")

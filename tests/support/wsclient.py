@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -155,7 +156,11 @@ class WireClient:
 
     async def send(self, obj: Json) -> None:
         """Send ``obj`` as one compact JSON text frame."""
-        await self.ws.send_message(orjson.dumps(obj).decode())
+        try:
+            text = orjson.dumps(obj).decode()
+        except TypeError:  # integers beyond 64 bits: orjson refuses, the stdlib does not
+            text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        await self.ws.send_message(text)
 
     async def send_request(
         self, method: Json, params: Json = ABSENT, *, id: Json = ABSENT, **extra: Json
@@ -358,27 +363,39 @@ async def connect(
 
     Leaving the block closes the connection (the server may drop it first; that is fine).
     """
-    async with open_websocket_url(
-        url,
-        max_message_size=max_message_size,
-        connect_timeout=within,
-        disconnect_timeout=within,
-        extra_headers=extra_headers,
-    ) as ws:
-        client = WireClient(ws)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(client._reader)
-                try:
-                    yield client
-                finally:
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # Only the test body can fail here (the reader task never raises): hand its
-            # exception back unwrapped so pytest.raises and failure reports stay plain.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+    ws: WebSocketConnection | None = None
+    try:
+        async with open_websocket_url(
+            url,
+            max_message_size=max_message_size,
+            connect_timeout=within,
+            disconnect_timeout=within,
+            extra_headers=extra_headers,
+        ) as ws, _run_client(ws) as client:
+            yield client
+    finally:
+        # trio-websocket leaves the TCP stream open when the peer dropped it without a Close
+        # frame (the reference always does): close it, or the socket leaks a ResourceWarning.
+        if ws is not None:
+            await trio.aclose_forcefully(ws._stream)
+
+
+@asynccontextmanager
+async def _run_client(ws: WebSocketConnection) -> AsyncIterator[WireClient]:
+    client = WireClient(ws)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client._reader)
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Only the test body can fail here (the reader task never raises): hand its
+        # exception back unwrapped so pytest.raises and failure reports stay plain.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
 
 
 @asynccontextmanager

@@ -1,4 +1,9 @@
-"""`fs/*` messages: params and results, with the reference's field names, order and defaults."""
+"""`fs/*` messages: params and results, with the reference's field names, order and defaults.
+
+Rule: the `sandboxPolicy` member is decoded while the params are structured (by the hook
+registered here), so a bad policy is -32602 with serde's text before any handshake check, and
+the fs service only ever sees a `SandboxPolicy` object or None.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,9 @@ from typing import Any, ClassVar
 import attrs
 import cattrs
 
+from . import sandbox
+from .sandbox import SandboxPolicy
 from .types import AbsPath
-
-#: The `sandboxPolicy` member, kept as the client sent it; `trio_exec.fs` interprets it.
-SandboxPolicyJson = dict[str, Any]
 
 
 @attrs.frozen(kw_only=True)
@@ -18,7 +22,7 @@ class FsReadFileParams:
     __rust_name__: ClassVar[str] = "FsReadFileParams"
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -32,7 +36,7 @@ class FsWriteFileParams:
     __rust_len__: ClassVar[int] = 3
     path: AbsPath
     data_base64: str
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -41,7 +45,7 @@ class FsCreateDirectoryParams:
     __rust_len__: ClassVar[int] = 3
     path: AbsPath
     recursive: bool | None = None
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -49,7 +53,7 @@ class FsGetMetadataParams:
     __rust_name__: ClassVar[str] = "FsGetMetadataParams"
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +69,7 @@ class FsReadDirectoryParams:
     __rust_name__: ClassVar[str] = "FsReadDirectoryParams"
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +91,7 @@ class FsRemoveParams:
     path: AbsPath
     recursive: bool | None = None
     force: bool | None = None
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -97,9 +101,14 @@ class FsCopyParams:
     source_path: AbsPath
     destination_path: AbsPath
     recursive: bool
-    sandbox_policy: SandboxPolicyJson | None = None
+    sandbox_policy: SandboxPolicy | None = None
+
+
+def _is_policy(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, SandboxPolicy)
 
 
 def register_hooks(conv: cattrs.Converter) -> None:
-    """Hooks special to the fs messages (the sandbox policy union is decoded by `trio_exec.fs`)."""
-    del conv
+    """The sandbox policy, both ways: decoded with serde's texts, encoded in its map form."""
+    conv.register_structure_hook(SandboxPolicy, lambda value, _: sandbox.decode(value))
+    conv.register_unstructure_hook_func(_is_policy, sandbox.encode)

@@ -1,0 +1,185 @@
+"""The filesystem operations themselves, as blocking functions (run them in a worker thread).
+
+Rules (protocol.md section 12, the reference's observed behaviour):
+- Paths arrive absolute and lexically normalised; the sandbox check has already been made.
+- OS failures propagate as `OSError` (the caller maps them: ENOENT → -32004, others → -32603);
+  the protocol's own refusals are raised as `InvalidRequest` (-32600) with the contract's texts.
+- readFile follows symlinks and refuses files whose metadata size exceeds 512 MiB.
+- writeFile creates or truncates (mode 0666 & ~umask) and never creates parents.
+- createDirectory recursive is `mkdir -p` (an existing directory is fine, an existing file is
+  EEXIST); non-recursive is one `mkdir`.
+- getMetadata follows symlinks; `createdAtMs` is the birth time where the OS reports one, else 0;
+  times before the epoch are 0.
+- readDirectory lists raw readdir order, names decoded lossily (U+FFFD); entry types follow
+  symlinks, and an entry whose target cannot be examined (dangling link, loop) is listed with
+  both flags false (contract fix #15).
+- remove acts on the path itself (a symlink is unlinked, never followed); `force` only swallows
+  "not found".
+- copy: symlinks are copied as symlinks, files with their permission bits (following a symlink
+  at the destination), directories recursively into `mkdir -p`'d destinations (merging into
+  existing ones, skipping FIFOs, sockets and devices inside the tree). Refusals, in order: a
+  directory without `recursive`, a destination equal to or inside the source directory (judged
+  on resolved paths), a source that is not a file, directory or symlink.
+- The fix: copying a file onto itself (same inode) leaves it alone (the reference truncated it).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import stat
+
+from trio_exec.proto.errors import InvalidRequest
+from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+
+from .policy import is_within, resolve
+
+READ_FILE_LIMIT = 512 * 1024 * 1024
+COPY_CHUNK = 1024 * 1024
+
+FILE_TOO_LARGE = f"file is too large to read: limit is {READ_FILE_LIMIT} bytes"
+COPY_NEEDS_RECURSIVE = "fs/copy requires recursive: true when sourcePath is a directory"
+COPY_INTO_ITSELF = "fs/copy cannot copy a directory to itself or one of its descendants"
+COPY_UNSUPPORTED = "fs/copy only supports regular files, directories, and symlinks"
+
+
+def read_file(path: str) -> bytes:
+    if os.stat(path).st_size > READ_FILE_LIMIT:
+        raise InvalidRequest(FILE_TOO_LARGE)
+    with open(path, "rb", buffering=0) as file:
+        return file.read()
+
+
+def write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
+
+
+def create_dir_all(path: str) -> None:
+    """`mkdir -p`: create missing parents; an existing directory (or link to one) is fine."""
+    try:
+        os.mkdir(path)
+        return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if os.path.isdir(path):
+            return
+        raise
+    parent = posixpath.dirname(path)
+    if parent != path:
+        create_dir_all(parent)
+    try:
+        os.mkdir(path)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+
+
+def create_directory(path: str, *, recursive: bool) -> None:
+    if recursive:
+        create_dir_all(path)
+    else:
+        os.mkdir(path)
+
+
+def _epoch_ms(ns: int) -> int:
+    return max(0, ns // 1_000_000)
+
+
+def get_metadata(path: str) -> FsGetMetadataResult:
+    info = os.stat(path)
+    birth: float | None = getattr(info, "st_birthtime", None)
+    return FsGetMetadataResult(
+        is_directory=stat.S_ISDIR(info.st_mode),
+        is_file=stat.S_ISREG(info.st_mode),
+        created_at_ms=0 if birth is None else _epoch_ms(int(birth * 1_000_000_000)),
+        modified_at_ms=_epoch_ms(info.st_mtime_ns),
+    )
+
+
+def _entry_kind(entry: os.DirEntry[bytes]) -> tuple[bool, bool]:
+    try:
+        return entry.is_dir(), entry.is_file()
+    except OSError:
+        return False, False
+
+
+def read_directory(path: str) -> list[FsDirectoryEntry]:
+    entries = []
+    with os.scandir(os.fsencode(path)) as listing:
+        for entry in listing:
+            is_directory, is_file = _entry_kind(entry)
+            entries.append(
+                FsDirectoryEntry(
+                    file_name=entry.name.decode("utf-8", "replace"),
+                    is_directory=is_directory,
+                    is_file=is_file,
+                )
+            )
+    return entries
+
+
+def remove(path: str, *, recursive: bool, force: bool) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if force:
+            return
+        raise
+    if not stat.S_ISDIR(mode):
+        os.unlink(path)
+    elif recursive:
+        shutil.rmtree(path)
+    else:
+        os.rmdir(path)
+
+
+def _copy_file(source: str, destination: str) -> None:
+    """Copy the bytes and permission bits; a symlink at `destination` is followed."""
+    with open(source, "rb", buffering=0) as src:
+        info = os.fstat(src.fileno())
+        try:
+            if os.path.samestat(info, os.stat(destination)):
+                return
+        except OSError:
+            pass
+        perm = stat.S_IMODE(info.st_mode)
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, perm)
+        with open(fd, "wb", buffering=0) as dst:
+            os.fchmod(fd, perm)
+            shutil.copyfileobj(src, dst, COPY_CHUNK)
+
+
+def _copy_link(source: str, destination: str) -> None:
+    os.symlink(os.readlink(source), destination)
+
+
+def _copy_tree(source: str, destination: str) -> None:
+    create_dir_all(destination)
+    with os.scandir(source) as listing:
+        for entry in listing:
+            target = posixpath.join(destination, entry.name)
+            if entry.is_symlink():
+                _copy_link(entry.path, target)
+            elif entry.is_dir(follow_symlinks=False):
+                _copy_tree(entry.path, target)
+            elif entry.is_file(follow_symlinks=False):
+                _copy_file(entry.path, target)
+
+
+def copy(source: str, destination: str, *, recursive: bool) -> None:
+    mode = os.lstat(source).st_mode
+    if stat.S_ISDIR(mode):
+        if not recursive:
+            raise InvalidRequest(COPY_NEEDS_RECURSIVE)
+        if is_within(resolve(destination), resolve(source)):
+            raise InvalidRequest(COPY_INTO_ITSELF)
+        _copy_tree(source, destination)
+    elif stat.S_ISLNK(mode):
+        _copy_link(source, destination)
+    elif stat.S_ISREG(mode):
+        _copy_file(source, destination)
+    else:
+        raise InvalidRequest(COPY_UNSUPPORTED)

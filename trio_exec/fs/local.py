@@ -1,0 +1,142 @@
+"""`LocalFilesystem`: the one local implementation of the `fs/*` service.
+
+Rule: every operation is its sandbox check followed by the operation, both run together in a
+worker thread (`trio.to_thread.run_sync`), so the event loop never waits on the disk, however
+large the file. Failures come out as the wire's `RpcError`s: the protocol's refusals as
+`InvalidRequest`, OS errors through `from_os_error` (ENOENT → -32004, the rest → -32603, Rust's
+texts). The daemon's `fs/*` handlers and the local `Environment` both call this class.
+
+Cancellation: every method returns promptly when cancelled (the worker thread is abandoned);
+an operation that already started may still complete in the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import attrs
+import trio
+
+from trio_exec.proto.errors import from_os_error
+from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from trio_exec.proto.sandbox import SandboxPolicy
+
+from . import blocking
+from .policy import Access, ServerPaths, check
+
+T = TypeVar("T")
+
+#: (path, access, follow the last component)
+Check = tuple[str, Access, bool]
+
+
+def _cwd_default() -> str:
+    return ServerPaths.from_process().cwd
+
+
+def _tmpdir_default() -> str | None:
+    return ServerPaths.from_process().tmpdir
+
+
+@attrs.define(eq=False)
+class LocalFilesystem:
+    """The local filesystem behind the `fs/*` methods.
+
+    `cwd` and `tmpdir` are the server's working directory and `$TMPDIR` that the sandbox
+    policies refer to; they default to the process's own, captured at construction and fixed
+    for the object's lifetime.
+    """
+
+    cwd: str = attrs.field(factory=_cwd_default)
+    tmpdir: str | None = attrs.field(factory=_tmpdir_default)
+    _server: ServerPaths = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._server = ServerPaths(cwd=self.cwd, tmpdir=self.tmpdir)
+
+    async def _run(
+        self,
+        sandbox: SandboxPolicy | None,
+        checks: list[Check],
+        operation: Callable[[], T],
+    ) -> T:
+        def work() -> T:
+            try:
+                for path, access, follow_leaf in checks:
+                    check(sandbox, path, access, self._server, follow_leaf=follow_leaf)
+                return operation()
+            except OSError as exc:
+                raise from_os_error(exc) from exc
+
+        return await trio.to_thread.run_sync(work, abandon_on_cancel=True)
+
+    async def read_file(self, path: str, *, sandbox: SandboxPolicy | None = None) -> bytes:
+        """The file's bytes (symlinks followed); -32600 when larger than 512 MiB."""
+        return await self._run(
+            sandbox, [(path, Access.READ, True)], lambda: blocking.read_file(path)
+        )
+
+    async def write_file(
+        self, path: str, data: bytes, *, sandbox: SandboxPolicy | None = None
+    ) -> None:
+        """Create or truncate `path` and write `data`; parents are not created."""
+        await self._run(
+            sandbox, [(path, Access.WRITE, True)], lambda: blocking.write_file(path, data)
+        )
+
+    async def create_directory(
+        self, path: str, *, recursive: bool = True, sandbox: SandboxPolicy | None = None
+    ) -> None:
+        """`mkdir -p` (the default), or a single `mkdir` when not `recursive`."""
+        await self._run(
+            sandbox,
+            [(path, Access.WRITE, True)],
+            lambda: blocking.create_directory(path, recursive=recursive),
+        )
+
+    async def get_metadata(
+        self, path: str, *, sandbox: SandboxPolicy | None = None
+    ) -> FsGetMetadataResult:
+        """Type and times of `path` (symlinks followed)."""
+        return await self._run(
+            sandbox, [(path, Access.READ, True)], lambda: blocking.get_metadata(path)
+        )
+
+    async def read_directory(
+        self, path: str, *, sandbox: SandboxPolicy | None = None
+    ) -> list[FsDirectoryEntry]:
+        """The entries of directory `path`, in readdir order."""
+        return await self._run(
+            sandbox, [(path, Access.READ, True)], lambda: blocking.read_directory(path)
+        )
+
+    async def remove(
+        self,
+        path: str,
+        *,
+        recursive: bool = True,
+        force: bool = True,
+        sandbox: SandboxPolicy | None = None,
+    ) -> None:
+        """Remove `path` itself (a symlink is unlinked); `force` ignores a missing path."""
+        await self._run(
+            sandbox,
+            [(path, Access.WRITE, False)],
+            lambda: blocking.remove(path, recursive=recursive, force=force),
+        )
+
+    async def copy(
+        self,
+        source: str,
+        destination: str,
+        *,
+        recursive: bool,
+        sandbox: SandboxPolicy | None = None,
+    ) -> None:
+        """Copy a file, a symlink (as a symlink) or, with `recursive`, a directory tree."""
+        await self._run(
+            sandbox,
+            [(source, Access.READ, False), (destination, Access.WRITE, True)],
+            lambda: blocking.copy(source, destination, recursive=recursive),
+        )

@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import socket
-from functools import partial
 
 import attrs
 import trio
@@ -44,8 +43,17 @@ class Daemon:
     _connections: set[Connection] = attrs.field(factory=set)
     _stop: trio.Event = attrs.field(factory=trio.Event)
 
+    _front: FrontDoorConfig = attrs.field(init=False)
+    _conn_config: ConnectionConfig = attrs.field(init=False)
+
     def __attrs_post_init__(self) -> None:
         self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        self._front = FrontDoorConfig(
+            max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
+        )
+        self._conn_config = ConnectionConfig(
+            ping_interval=self.config.ping_interval, ping_timeout=self.config.ping_timeout
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -58,15 +66,11 @@ class Daemon:
         self,
         listeners: list[trio.SocketListener],
         *,
-        task_status: trio.TaskStatus[ListenAddress] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[ListenAddress | None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        front = FrontDoorConfig(
-            max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
-        )
-        conn_config = ConnectionConfig(
-            ping_interval=self.config.ping_interval, ping_timeout=self.config.ping_timeout
-        )
-        self.address = _bound_address(listeners[0])
+        """Serve `listeners` (none at all for a daemon fed by `handle_stream`) until `stop()`.
+        Cancellation: like `stop()` without the grace: every process is killed and reaped."""
+        self.address = _bound_address(listeners[0]) if listeners else None
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
             async with trio.open_nursery() as connections:
@@ -75,13 +79,14 @@ class Daemon:
                 async def accept_loop() -> None:
                     with accepting:
                         await trio.serve_listeners(
-                            partial(self._handle, front, conn_config),
+                            self.handle_stream,
                             listeners,
                             handler_nursery=connections,
                         )
 
                 connections.start_soon(accept_loop)
-                log.info("listening on %s", self.address.url)
+                if self.address is not None:
+                    log.info("listening on %s", self.address.url)
                 task_status.started(self.address)
                 await self._stop.wait()
                 log.info("shutting down: %d connections, %d sessions",
@@ -95,16 +100,15 @@ class Daemon:
             root.cancel_scope.cancel()
         log.info("stopped")
 
-    async def _handle(
-        self, front: FrontDoorConfig, conn_config: ConnectionConfig, stream: trio.SocketStream
-    ) -> None:
-        """One accepted TCP connection. Nothing raised here may end the daemon."""
+    async def handle_stream(self, stream: trio.abc.Stream) -> None:
+        """One accepted connection (a TCP socket, or an in-memory stream in tests). Nothing
+        raised here may end the daemon."""
         try:
             async with trio.open_nursery() as ws_tasks:
                 try:
-                    ws = await accept_websocket(stream, ws_tasks, front)
+                    ws = await accept_websocket(stream, ws_tasks, self._front)
                     if ws is not None:
-                        connection = Connection(ws, self.registry, self.fs, conn_config)
+                        connection = Connection(ws, self.registry, self.fs, self._conn_config)
                         self._connections.add(connection)
                         try:
                             await connection.serve()
@@ -149,7 +153,7 @@ async def open_listeners(config: Config) -> list[trio.SocketListener]:
 
 
 async def serve(
-    config: Config, *, task_status: trio.TaskStatus[ListenAddress] = trio.TASK_STATUS_IGNORED
+    config: Config, *, task_status: trio.TaskStatus[ListenAddress | None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Embeddable: `address = await nursery.start(serve, config)`. Runs until cancelled;
     cancellation kills and reaps every process of every session."""
@@ -185,5 +189,6 @@ async def run_daemon(config: Config) -> None:
 
             nursery.start_soon(watch_signals)
             address = await nursery.start(run_then_stop_watching)
+            assert address is not None
             print(address.url, flush=True)
             systemd.notify(notify_socket, f"READY=1\nSTATUS=listening on {address.url}")

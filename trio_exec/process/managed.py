@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 REAP_GRACE = 5.0
+#: After the exit, how long the exit event waits for the output streams to end, so that output
+#: already written comes before `process/exited` (a grandchild holding the pipe delays no more).
+EXIT_DRAIN = 0.05
 
 Notify = Callable[[bytes], Awaitable[None]]
 
@@ -81,6 +84,8 @@ class ManagedProcess:
     _record_lock: trio.Lock = attrs.field(factory=trio.Lock)
     _stdin_lock: trio.Lock = attrs.field(factory=trio.Lock)
     _stdin_open: bool = True
+    _open_outputs: int = 0
+    _outputs_done: trio.Event = attrs.field(factory=trio.Event)
 
     @property
     def pid(self) -> int:
@@ -101,6 +106,7 @@ class ManagedProcess:
         task_status.started()
         try:
             await self._published.wait()
+            self._open_outputs = len(self._spawned.outputs)
             async with trio.open_nursery() as nursery:
                 for stream_name, stream in self._spawned.outputs:
                     nursery.start_soon(self._pump, stream_name, stream)
@@ -113,6 +119,14 @@ class ManagedProcess:
         self._forget(self)
 
     async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
+        try:
+            await self._copy_output(stream_name, stream)
+        finally:
+            self._open_outputs -= 1
+            if not self._open_outputs:
+                self._outputs_done.set()
+
+    async def _copy_output(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
         while True:
             try:
                 data = await stream.receive_some(READ_SIZE)
@@ -137,6 +151,8 @@ class ManagedProcess:
 
     async def _watch_exit(self) -> None:
         returncode = await self._spawned.process.wait()
+        with trio.move_on_after(EXIT_DRAIN):
+            await self._outputs_done.wait()
         async with self._record_lock:
             if returncode < 0:
                 self.exit_code = -1

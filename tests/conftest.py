@@ -13,9 +13,11 @@ A missing reference binary makes every reference-parametrized test fail loudly (
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from support import servers
+from support.gates import Gates
 from support.servers import REFERENCE, TRIO_EXEC, ServerHandle
 
 
@@ -68,3 +70,11 @@ def launch_server() -> Iterator[Callable[..., ServerHandle]]:
     finally:
         for handle in started:
             handle.stop()
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Gates:
+    """File gates in a fresh directory (see ``tests/support/gates.py``)."""
+    directory = tmp_path / "gates"
+    directory.mkdir()
+    return Gates(directory)

@@ -201,7 +201,7 @@ def launch(
     if cwd is None:
         tmp = tempfile.TemporaryDirectory(prefix=f"{kind}-cwd-")
         tmpdirs.append(tmp)
-        cwd = Path(tmp.name)
+        cwd = Path(tmp.name).resolve()
     child_env = dict(os.environ if env is None else env)
     if kind == TRIO_EXEC:
         argv = [trio_exec_python(), "-m", "trio_exec", "serve",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -79,6 +80,7 @@ async def reference_server(
     finally:
         proc.kill()
         proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class Conn:

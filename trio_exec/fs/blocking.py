@@ -37,6 +37,7 @@ from .policy import is_within, resolve
 
 READ_FILE_LIMIT = 512 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
+READ_CHUNK = 64 * 1024
 
 FILE_TOO_LARGE = f"file is too large to read: limit is {READ_FILE_LIMIT} bytes"
 COPY_NEEDS_RECURSIVE = "fs/copy requires recursive: true when sourcePath is a directory"
@@ -45,10 +46,21 @@ COPY_UNSUPPORTED = "fs/copy only supports regular files, directories, and symlin
 
 
 def read_file(path: str) -> bytes:
+    """The whole file. One `read` of the size the metadata announces (no buffer regrowth, no
+    extra copy), then more reads until EOF for files that report no size (`/proc`)."""
     if os.stat(path).st_size > READ_FILE_LIMIT:
         raise InvalidRequest(FILE_TOO_LARGE)
-    with open(path, "rb", buffering=0) as file:
-        return file.read()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        first = os.read(fd, os.fstat(fd).st_size or READ_CHUNK)
+        if not first:
+            return first
+        chunks = [first]
+        while block := os.read(fd, READ_CHUNK):
+            chunks.append(block)
+        return first if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def write_file(path: str, data: bytes) -> None:

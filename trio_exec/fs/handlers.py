@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pybase64
 import trio
 
 from trio_exec.proto import b64
@@ -39,15 +40,26 @@ def _default(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
+def _encode_payload(data: bytes) -> str:
+    # Straight into a `str`, with the GIL released: `b64.encode`'s bytes → str step holds the
+    # GIL for the whole payload and would stall the event loop from the worker thread.
+    return pybase64.b64encode_as_string(data)
+
+
 async def read_file(fs: LocalFilesystem, params: FsReadFileParams) -> FsReadFileResult:
     data = await fs.read_file(params.path, sandbox=params.sandbox_policy)
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
-    encoded = await trio.to_thread.run_sync(b64.encode, data, abandon_on_cancel=True)
+    encoded = await trio.to_thread.run_sync(_encode_payload, data, abandon_on_cancel=True)
     return FsReadFileResult(data_base64=encoded)
 
 
 def _decode_payload(text: str) -> bytes:
+    try:
+        # Fast path on the `str` itself (GIL released); `b64.decode` explains a refusal.
+        return pybase64.b64decode(text, validate=True)
+    except ValueError:
+        pass
     try:
         return b64.decode(text)
     except b64.Base64Error as exc:

@@ -256,7 +256,8 @@ async def test_resuming_a_session_that_is_still_attached(server: ServerHandle) -
             else:
                 assert reply["id"] == 1
                 assert reply["result"]["sessionId"] == session_id
-                await owner.wait_closed()
+                reason = await owner.wait_closed()
+                assert reason.code != 1006, "trio-exec closes with a Close frame (§2 #1, #2)"
                 await thief.notify("initialized", {})
                 await thief.start_ok("thief-owns-it", ["/bin/true"])
                 await thief.wait_process_closed("thief-owns-it")

@@ -150,9 +150,17 @@ class WireClient:
     def next_id(self) -> int:
         return next(self._ids)  # type: ignore[call-overload]
 
-    async def send_raw(self, data: str | bytes) -> None:
-        """Send one text (``str``) or binary (``bytes``) frame as is."""
-        await self.ws.send_message(data)
+    async def send_raw(self, data: str | bytes, *, may_close: bool = False) -> None:
+        """Send one text (``str``) or binary (``bytes``) frame as is.
+
+        With ``may_close``, the server closing the connection during the send is not an
+        error (the close is recorded as usual; see :meth:`wait_closed`).
+        """
+        try:
+            await self.ws.send_message(data)
+        except ConnectionClosed:
+            if not may_close:
+                raise
 
     async def send(self, obj: Json) -> None:
         """Send ``obj`` as one compact JSON text frame."""

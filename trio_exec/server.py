@@ -84,7 +84,8 @@ class Daemon:
                             handler_nursery=connections,
                         )
 
-                connections.start_soon(accept_loop)
+                if listeners:
+                    connections.start_soon(accept_loop)
                 if self.address is not None:
                     log.info("listening on %s", self.address.url)
                 task_status.started(self.address)

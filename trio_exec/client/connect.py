@@ -1,0 +1,92 @@
+"""How the client reaches a server: a `Connector` opens one WebSocket in a given nursery.
+
+Rule: the client never opens sockets itself; it calls its connector once per connection
+attempt (the first one and every reconnect), so the same client runs over TCP, TLS, or any trio
+Stream (an in-memory pair in tests). Connectors never offer permessage-deflate (the reference
+server drops such connections) and accept large messages (a 512 MiB `fs/readFile` in base64).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+import trio_websocket
+
+#: Largest inbound message: a 512 MiB file in base64 plus the envelope.
+MAX_MESSAGE_SIZE = 1024 * 1024 * 1024
+MESSAGE_QUEUE = 16
+RECEIVE_BUFFER = 256 * 1024
+
+Connector = Callable[[trio.Nursery], Awaitable[trio_websocket.WebSocketConnection]]
+
+
+class BadUrl(ValueError):
+    """Not a `ws://` or `wss://` URL."""
+
+
+def _headers(auth_token: str | None) -> list[tuple[bytes, bytes]]:
+    if auth_token is None:
+        return []
+    return [(b"Authorization", f"Bearer {auth_token}".encode())]
+
+
+def check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise BadUrl(f"not a WebSocket URL: {url!r} (expected ws://HOST:PORT or wss://HOST:PORT)")
+
+
+def url_connector(
+    url: str, *, auth_token: str | None = None, ssl_context: ssl.SSLContext | None = None
+) -> Connector:
+    """Connect to `url` (`ws://` or `wss://`), sending `Authorization: Bearer` when given."""
+    check_url(url)
+    if url.startswith("wss://") and ssl_context is None:
+        ssl_context = ssl.create_default_context()
+
+    async def connect(nursery: trio.Nursery) -> trio_websocket.WebSocketConnection:
+        return await trio_websocket.connect_websocket_url(
+            nursery,
+            url,
+            ssl_context,
+            extra_headers=_headers(auth_token),
+            message_queue_size=MESSAGE_QUEUE,
+            max_message_size=MAX_MESSAGE_SIZE,
+            receive_buffer_size=RECEIVE_BUFFER,
+        )
+
+    return connect
+
+
+def stream_connector(
+    open_stream: Callable[[], Awaitable[trio.abc.Stream]],
+    *,
+    host: str = "localhost",
+    resource: str = "/",
+    auth_token: str | None = None,
+) -> Connector:
+    """Speak WebSocket over whatever stream `open_stream()` returns (called per attempt)."""
+
+    async def connect(nursery: trio.Nursery) -> trio_websocket.WebSocketConnection:
+        stream: Any = await open_stream()
+        try:
+            return await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,
+                host,
+                resource,
+                extra_headers=_headers(auth_token),
+                message_queue_size=MESSAGE_QUEUE,
+                max_message_size=MAX_MESSAGE_SIZE,
+                receive_buffer_size=RECEIVE_BUFFER,
+            )
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            raise
+
+    return connect

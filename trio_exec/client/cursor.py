@@ -1,0 +1,137 @@
+"""The ordered output of one process, rebuilt from notifications and `process/read` results.
+
+Rules (pure: no trio, no I/O; the local and the remote `ExecProcess` both use it):
+- `cursor` is the seq through which every event is accounted for: each output chunk with
+  seq <= cursor has been queued exactly once, and exit/close events <= cursor are recorded.
+- A notification is taken only when it carries the very next seq (cursor + 1) and the queue
+  has room. One at or below the cursor is a duplicate and is dropped. One beyond cursor + 1
+  means events are missing (a reconnect, a full queue, a server that reorders): the cursor
+  becomes `stale` and the owner must `process/read afterSeq=cursor` to fill the hole.
+- A read result with chunks queues the new ones and moves the cursor to the last; it stays
+  stale, because the exit/close events after the last chunk are not listed in a read. A read
+  with no chunks accounts for every event below `nextSeq`.
+- A read result carrying `retentionGap` raises `OutputLost`: output is never silently skipped.
+- Exit status (code, signal) is state, not stream: taken from any notification or read, in or
+  out of order. The stream ends (`finished`) once the close event is accounted for and the
+  queue is drained.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+
+from ..proto import b64
+from ..proto.process_messages import ProcessReadResult
+from .errors import OutputLost
+
+DEFAULT_QUEUE_LIMIT = 8 * 1024 * 1024
+
+
+@attrs.frozen
+class Output:
+    """One chunk of a process's output: `stream` is "stdout", "stderr" or "pty"."""
+
+    seq: int
+    stream: str
+    data: bytes
+
+
+@attrs.define(eq=False)
+class OutputCursor:
+    """Invariants: `_queue` holds chunks in ascending seq, all <= `cursor`; `_queued_bytes` is
+    the sum of their sizes; `closed` implies the close event's seq <= `cursor`."""
+
+    process_id: str
+    queue_limit: int = DEFAULT_QUEUE_LIMIT
+    cursor: int = 0
+    stale: bool = False
+    exited: bool = False
+    exit_code: int | None = None
+    signal: str | None = None
+    closed: bool = False
+    _queue: deque[Output] = attrs.field(factory=deque)
+    _queued_bytes: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Every output chunk has been handed out and nothing more will come."""
+        return self.closed and not self._queue
+
+    @property
+    def has_queued(self) -> bool:
+        return bool(self._queue)
+
+    def pop(self) -> Output | None:
+        if not self._queue:
+            return None
+        item = self._queue.popleft()
+        self._queued_bytes -= len(item.data)
+        return item
+
+    def _push(self, item: Output) -> None:
+        self._queue.append(item)
+        self._queued_bytes += len(item.data)
+
+    def _takes(self, seq: int) -> bool:
+        """Whether the event `seq` is the next one; marks the cursor stale on a hole."""
+        if seq <= self.cursor:
+            return False
+        if seq > self.cursor + 1:
+            self.stale = True
+            return False
+        return True
+
+    # --- notifications --------------------------------------------------------------------
+
+    def on_output(self, seq: int, stream: str, chunk_base64: str) -> bool:
+        """A `process/output` notification; whether it was queued."""
+        if not self._takes(seq):
+            return False
+        if self._queue and self._queued_bytes >= self.queue_limit:
+            self.stale = True  # the server keeps it; a read fetches it once there is room
+            return False
+        self._push(Output(seq, stream, b64.decode(chunk_base64)))
+        self.cursor = seq
+        return True
+
+    def on_exited(self, seq: int, exit_code: int, signal: str | None) -> None:
+        self._record_exit(exit_code, signal)
+        if self._takes(seq):
+            self.cursor = seq
+
+    def on_closed(self, seq: int) -> None:
+        if self._takes(seq):
+            self.cursor = seq
+            self.closed = True
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def apply_read(self, after_seq: int, result: ProcessReadResult) -> None:
+        """The result of `process/read afterSeq=after_seq` (which must be the cursor at the
+        time the read was sent). Raises `OutputLost` on a retention gap."""
+        if result.exited and result.exit_code is not None:
+            self._record_exit(result.exit_code, result.signal)
+        gap = result.retention_gap
+        if gap is not None and gap.first_retained_seq > self.cursor + 1:
+            raise OutputLost(self.process_id, self.cursor, gap.first_retained_seq)
+        if result.chunks:
+            for chunk in result.chunks:
+                if chunk.seq > self.cursor:
+                    self._push(Output(chunk.seq, chunk.stream, b64.decode(chunk.chunk)))
+                    self.cursor = chunk.seq
+            self.stale = True  # events after the last chunk are not listed: read again
+            return
+        if after_seq == self.cursor:
+            self.cursor = max(self.cursor, result.next_seq - 1)
+            self.stale = False
+            if result.closed:
+                self.closed = True
+        # else: notifications moved the cursor while the read was in flight; they are newer
+
+    def _record_exit(self, exit_code: int, signal: str | None) -> None:
+        self.exited = True
+        self.exit_code = exit_code
+        if signal is not None:
+            self.signal = signal

@@ -1,0 +1,228 @@
+"""The client's connection supervisor: connect, handshake, and recover from drops.
+
+Rules:
+- The first connection and handshake must succeed, else `open_client` raises `ConnectFailed`.
+- After a drop, with a `ReconnectPolicy`, the supervisor reconnects with exponential backoff
+  and resumes with `initialize {resumeSessionId}`. While it does, calls wait for the new link
+  (never for longer than the policy's `give_up_after`); then every live process is marked
+  stale and caught up with `process/read afterSeq`, because the server drops notifications
+  while a session is parked and never replays them.
+- `unknown session id` at resume time: the session expired; every process of it fails with
+  `ProcessLost` and the client continues on a fresh session. `already attached`: the server
+  has not noticed the old connection die yet; retried with backoff. Close code 4000 (another
+  connection took the session over) and running out of time are final: every pending call and
+  live process fails with `ConnectionLost`.
+- Without a policy the first drop is final.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+import trio_websocket
+
+from ..proto import errors, methods
+from ..proto.convert import CONVERTER, unstructure
+from ..proto.errors import RpcError
+from ..proto.session_messages import InitializeParams, InitializeResult
+from .connect import Connector
+from .errors import ConnectFailed, ConnectionLost, ProcessLost
+from .link import Link, LinkLost, Tap
+
+log = logging.getLogger(__name__)
+
+TAKEOVER_CLOSE_CODE = 4000
+ALREADY_ATTACHED_SUFFIX = "is already attached to another connection"
+
+CONNECT_ERRORS = (
+    OSError,
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionClosed,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    LinkLost,
+    RpcError,
+)
+
+
+@attrs.frozen(kw_only=True)
+class ReconnectPolicy:
+    """Backoff: the first retry is immediate, then `initial_delay` doubling up to
+    `max_delay`; the client gives up `give_up_after` seconds after the drop (keep it below
+    the server's session TTL, 30 s by default, 10 s for the reference)."""
+
+    initial_delay: float = 0.05
+    max_delay: float = 2.0
+    give_up_after: float = 25.0
+    connect_timeout: float = 10.0
+
+
+@attrs.define(eq=False)
+class Supervisor:
+    """Invariant: `link` is the current live, initialized link or None; `changed` is replaced
+    (and the old one set) whenever `link` or `fatal` changes."""
+
+    connector: Connector
+    client_name: str
+    policy: ReconnectPolicy | None
+    on_notification: Callable[[str, Any], None]
+    on_resumed: Callable[[], None]
+    on_session_lost: Callable[[ProcessLost], None]
+    on_fatal: Callable[[ConnectionLost], None]
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    tap: Tap | None = None
+    link: Link | None = None
+    session_id: str | None = None
+    initialize_result: InitializeResult | None = None
+    fatal: ConnectionLost | None = None
+    changed: trio.Event = attrs.field(factory=trio.Event)
+    connections: int = 0
+    _closing: bool = False
+
+    def _set_link(self, link: Link | None) -> None:
+        self.link = link
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def _set_fatal(self, error: ConnectionLost) -> None:
+        self.fatal = error
+        self._set_link(None)
+        self.on_fatal(error)
+
+    def close(self) -> None:
+        self._closing = True
+        if self.fatal is None:
+            self._set_fatal(ConnectionLost("the client was closed"))
+        if self.link is not None:
+            self.link.kill("client closed")
+
+    async def current_link(self) -> Link:
+        """The live link, waiting through a reconnect. Raises the final `ConnectionLost`."""
+        while True:
+            if self.fatal is not None:
+                raise self.fatal
+            link = self.link
+            if link is not None and not link.dead.is_set():
+                return link
+            changed = self.changed
+            await changed.wait()
+
+    async def run(
+        self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own the links until the client closes or recovery is impossible."""
+        try:
+            link = await nursery.start(self._serve_link, None)
+        except CONNECT_ERRORS as exc:
+            raise ConnectFailed(f"cannot connect to the exec-server: {_describe(exc)}") from exc
+        self._set_link(link)
+        task_status.started()
+        while True:
+            await link.dead.wait()
+            self._set_link(None)
+            if self._closing:
+                return
+            if link.close_code == TAKEOVER_CLOSE_CODE:
+                self._set_fatal(ConnectionLost("the session was resumed by another connection"))
+                return
+            if self.policy is None:
+                self._set_fatal(ConnectionLost(f"connection to the exec-server lost: {link.reason}"))
+                return
+            log.info("connection lost (%s); reconnecting", link.reason)
+            recovered = await self._reconnect(nursery, link.reason)
+            if recovered is None:
+                return
+            link = recovered
+            self._set_link(link)
+            self.on_resumed()
+
+    async def _reconnect(self, nursery: trio.Nursery, reason: str) -> Link | None:
+        assert self.policy is not None
+        give_up_at = trio.current_time() + self.policy.give_up_after
+        delay = 0.0
+        while True:
+            if delay:
+                await trio.sleep(min(delay, max(0.0, give_up_at - trio.current_time())))
+            if trio.current_time() >= give_up_at:
+                self._set_fatal(ConnectionLost(
+                    f"connection to the exec-server lost ({reason}) and not recovered within "
+                    f"{self.policy.give_up_after}s"
+                ))
+                return None
+            delay = min(max(delay * 2, self.policy.initial_delay), self.policy.max_delay)
+            try:
+                link: Link = await nursery.start(self._serve_link, self.session_id)
+                return link
+            except RpcError as exc:
+                if exc.message == errors.unknown_session(self.session_id or "").message:
+                    lost = ProcessLost(f"session {self.session_id} expired while disconnected")
+                    log.warning("%s", lost)
+                    self.session_id = None
+                    self.on_session_lost(lost)
+                    delay = 0.0
+                elif not exc.message.endswith(ALREADY_ATTACHED_SUFFIX):
+                    self._set_fatal(ConnectionLost(f"cannot resume the session: {exc.message}"))
+                    return None
+                reason = exc.message
+            except CONNECT_ERRORS as exc:
+                reason = _describe(exc)
+                log.info("reconnect attempt failed: %s", reason)
+
+    async def _serve_link(
+        self, resume: str | None, *, task_status: trio.TaskStatus[Link] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """One connection: connect, handshake, report the link, serve it until it dies. A
+        failure before the report is raised (unwrapped) to the caller of `nursery.start`."""
+        failure: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            try:
+                link = await self._connect(nursery)
+                await nursery.start(link.run)
+                try:
+                    await self._handshake(link, resume)
+                except BaseException:
+                    link.kill("handshake failed")
+                    raise
+            except CONNECT_ERRORS as exc:
+                failure = exc
+                nursery.cancel_scope.cancel()
+            else:
+                self.connections += 1
+                task_status.started(link)
+                await link.dead.wait()
+                nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _connect(self, nursery: trio.Nursery) -> Link:
+        timeout = self.policy.connect_timeout if self.policy else ReconnectPolicy().connect_timeout
+        with trio.move_on_after(timeout):
+            ws = await self.connector(nursery)
+            return Link(
+                ws,
+                self.on_notification,
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_timeout,
+                tap=self.tap,
+            )
+        raise TimeoutError(f"no WebSocket handshake within {timeout}s")
+
+    async def _handshake(self, link: Link, resume: str | None) -> None:
+        params = InitializeParams(client_name=self.client_name, resume_session_id=resume)
+        raw = await link.request(methods.INITIALIZE, unstructure(params))
+        result = CONVERTER.structure(raw, InitializeResult)
+        await link.notify(methods.INITIALIZED, {})
+        self.session_id = result.session_id
+        self.initialize_result = result
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -21,13 +21,13 @@ from support.gates import Gates
 from support.servers import REFERENCE, TRIO_EXEC, ServerHandle
 
 
-def _start(kind: str, *flags: str) -> ServerHandle:
+def _start(kind: str, *flags: str, env: dict[str, str] | None = None) -> ServerHandle:
     if kind == REFERENCE and not servers.reference_binary().exists():
         if servers.skip_reference():
             pytest.skip("reference server skipped (TRIO_EXEC_SKIP_REFERENCE=1)")
         pytest.fail(servers.missing_reference_message(), pytrace=False)
     try:
-        return servers.launch(kind, *flags)
+        return servers.launch(kind, *flags, env=env)
     except servers.ServerStartError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -57,11 +57,12 @@ def trio_exec_server() -> Iterator[ServerHandle]:
 
 @pytest.fixture
 def launch_server() -> Iterator[Callable[..., ServerHandle]]:
-    """Factory: ``launch_server(kind, *flags)`` starts a fresh server, stopped at teardown."""
+    """Factory: ``launch_server(kind, *flags, env=None)`` starts a fresh server (``env``
+    replaces its environment), stopped at teardown."""
     started: list[ServerHandle] = []
 
-    def launch(kind: str, *flags: str) -> ServerHandle:
-        handle = _start(kind, *flags)
+    def launch(kind: str, *flags: str, env: dict[str, str] | None = None) -> ServerHandle:
+        handle = _start(kind, *flags, env=env)
         started.append(handle)
         return handle
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -127,20 +128,38 @@ async def test_bare_name_missing_from_env_PATH_fails(server: ServerHandle, tty: 
         assert reply == internal(text, reply["id"])
 
 
+def only_in_usr_sbin(name: str) -> bool:
+    return Path("/usr/sbin", name).exists() and not any(
+        Path(d, name).exists() for d in ("/usr/local/bin", "/bin", "/usr/bin"))
+
+
 @TTY_MODES
-async def test_bare_name_without_env_PATH_uses_the_server_PATH(
-    server: ServerHandle, tty: bool
+async def test_bare_name_without_env_PATH(
+    server: ServerHandle, launch_server: Callable[..., ServerHandle], tool_dir: Path, tty: bool
 ) -> None:
-    """Reference tty mode resolves only via env.PATH. trio-exec (contract §2 #13): like pipes."""
-    async with session(server.url) as client:
-        if server.is_reference and tty:
-            reply = await start_error(client, ["env"], tty=True, env={})
-            assert reply == internal("Unable to spawn env because:\nUnable to resolve the PATH",
-                                     reply["id"])
-            return
-        output, exited = await client.run("server-path", ["env"], tty=tty, env={})
-        assert output == b""
-        assert exited["exitCode"] == 0
+    """A fresh server of the same kind runs with only ``mytool``'s directory on its PATH.
+
+    trio-exec (contract §1, §2 #13): the server's PATH, in both modes. Reference pipe mode:
+    *not* the server's PATH (protocol.md §6 says so, the binary disagrees) but musl's default
+    ``/usr/local/bin:/bin:/usr/bin``; reference tty mode: refused."""
+    own = launch_server(server.kind, env={**os.environ, "PATH": str(tool_dir)})
+    async with session(own.url) as client:
+        if own.is_reference and tty:
+            reply = await start_error(client, ["mytool"], tty=True, env={})
+            assert reply == internal(
+                "Unable to spawn mytool because:\nUnable to resolve the PATH", reply["id"])
+        elif own.is_reference:
+            reply = await start_error(client, ["mytool"], env={})
+            assert reply == internal(ENOENT, reply["id"])
+            _, exited = await client.run("default-path", ["env"], env={})  # /usr/bin
+            assert exited["exitCode"] == 0
+            if only_in_usr_sbin("chroot"):
+                reply = await start_error(client, ["chroot"], env={})  # /usr/sbin: not searched
+                assert reply == internal(ENOENT, reply["id"])
+        else:
+            output, exited = await client.run("server-path", ["mytool"], tty=tty, env={})
+            assert lines(output) == {"from-mytool"}
+            assert exited["exitCode"] == 0
 
 
 async def test_relative_program_path_resolves_against_the_child_cwd(server: ServerHandle) -> None:

@@ -184,8 +184,9 @@ def _attrs_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[object
     def structure(value: object, _: object) -> Any:
         if isinstance(value, list):
             if len(value) < rust_len:
+                noun = "element" if rust_len == 1 else "elements"
                 raise InvalidParams(
-                    f"invalid length {len(value)}, expected {expected} with {rust_len} elements"
+                    f"invalid length {len(value)}, expected {expected} with {rust_len} {noun}"
                 )
             value = {wire_name(f): item for f, item in zip(fields, value, strict=False)}
         if not isinstance(value, dict):

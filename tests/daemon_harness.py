@@ -14,8 +14,8 @@ import attrs
 import trio
 import trio.testing
 import trio_websocket
-
 from support.wsclient import WireClient, _run_client
+
 from trio_exec.config import Config
 from trio_exec.server import Daemon
 

@@ -9,10 +9,11 @@ interleaving it scripts.
 from __future__ import annotations
 
 import trio
+import trio.lowlevel
 import trio.testing
-
 from daemon_harness import alive, memory_link, open_fds, running_daemon
 from support.wsclient import unb64
+
 from trio_exec.session.session import Attachment
 
 TTL = 30.0
@@ -44,7 +45,7 @@ async def test_disconnect_parks_the_session_and_its_processes_keep_running(
 
 
 async def test_resume_just_before_the_deadline_survives(mock_clock: trio.testing.MockClock) -> None:
-    """drop at t0 → jump to t0 + ttl − ε → resume succeeds, same id, the process still runs."""
+    """drop at t0 → jump to t0 + ttl - ε → resume succeeds, same id, the process still runs."""
     async with running_daemon(session_ttl=TTL) as daemon:
         async with memory_link(daemon) as link:
             sid = await link.client.handshake()
@@ -92,7 +93,7 @@ async def test_resume_exactly_at_the_deadline_expires_and_teardown_wins(
 async def test_registry_resume_at_the_boundary_is_decided_by_the_ttl_rule(
     mock_clock: trio.testing.MockClock,
 ) -> None:
-    """Scripted without a connection: detach, jump to deadline − ε (resume wins), detach again,
+    """Scripted without a connection: detach, jump to deadline - ε (resume wins), detach again,
     jump to the new deadline exactly (resume loses), with no checkpoint in between."""
     async with running_daemon(session_ttl=TTL) as daemon:
         first = Attachment("conn-a")
@@ -165,7 +166,7 @@ async def test_output_produced_while_parked_is_read_back_gap_free(
         session = daemon.registry.get(sid)
         assert session is not None
         [process] = session.list_processes()
-        open(gate, "w").close()
+        await trio.Path(gate).touch()
         with trio.fail_after(30):
             while not process.log.closed:
                 await process.read(process.log.last_seq, None, wait_ms=10**9)
@@ -210,22 +211,25 @@ async def test_takeover_answers_the_old_long_poll_and_closes_the_old_connection(
     """A long-polls → B resumes while A is still attached → A's read is answered -32600
     `session has been resumed by another connection`, then A is closed (4000); B owns the
     process and gets its notifications."""
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as a, memory_link(daemon) as b:
-            sid = await a.client.handshake()
-            await a.client.start_ok("cat", ["cat"], pipeStdin=True)
-            poll = await a.client.send_request("process/read", {"processId": "cat", "waitMs": 10**9})
-            await trio.testing.wait_all_tasks_blocked()
-            assert await b.client.handshake(resumeSessionId=sid) == sid
-            reply = await a.client.reply_for(poll)
-            assert reply == {
-                "error": {"code": -32600, "message": "session has been resumed by another connection"},
-                "id": poll,
-            }
-            assert (await a.client.wait_closed()).code == 4000
-            reply = await b.client.request("process/write", {"processId": "cat", "chunk": "aGkK"})
-            assert reply["result"] == {"status": "accepted"}
-            await b.client.wait_output("cat", b"hi\n")
+    async with (
+        running_daemon(session_ttl=TTL) as daemon,
+        memory_link(daemon) as a,
+        memory_link(daemon) as b,
+    ):
+        sid = await a.client.handshake()
+        await a.client.start_ok("cat", ["cat"], pipeStdin=True)
+        poll = await a.client.send_request("process/read", {"processId": "cat", "waitMs": 10**9})
+        await trio.testing.wait_all_tasks_blocked()
+        assert await b.client.handshake(resumeSessionId=sid) == sid
+        reply = await a.client.reply_for(poll)
+        assert reply == {
+            "error": {"code": -32600, "message": "session has been resumed by another connection"},
+            "id": poll,
+        }
+        assert (await a.client.wait_closed()).code == 4000
+        reply = await b.client.request("process/write", {"processId": "cat", "chunk": "aGkK"})
+        assert reply["result"] == {"status": "accepted"}
+        await b.client.wait_output("cat", b"hi\n")
 
 
 async def test_ttl_expiry_while_a_process_is_mid_output(mock_clock: trio.testing.MockClock) -> None:
@@ -243,7 +247,7 @@ async def test_ttl_expiry_while_a_process_is_mid_output(mock_clock: trio.testing
         mock_clock.jump(TTL)
         with trio.fail_after(10):
             while daemon.registry.get(sid) is not None:
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
                 await trio.testing.wait_all_tasks_blocked()
         assert not alive(pid)
         assert open_fds() == fds_before

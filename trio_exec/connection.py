@@ -17,6 +17,7 @@ Ends of a connection, and what each does to the session:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 
@@ -130,10 +131,8 @@ class Connection:
 
     @staticmethod
     async def _send(sink: trio.MemorySendChannel[bytes], payload: bytes) -> None:
-        try:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await sink.send(payload)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
 
     async def _writer(
         self, source: trio.MemoryReceiveChannel[bytes], scope: trio.CancelScope

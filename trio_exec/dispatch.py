@@ -115,13 +115,17 @@ async def handle_initialize(ctx: CallContext, params: InitializeParams) -> Initi
     )
 
 
+def _with_filesystem(fs_handler: Callable[[LocalFilesystem, Any], Awaitable[Any]]) -> Handler:
+    async def handler(ctx: CallContext, params: Any) -> Any:
+        return await fs_handler(ctx.fs, params)
+
+    return handler
+
+
 HANDLERS: dict[str, Handler] = {
     methods.INITIALIZE: handle_initialize,
     **PROCESS_HANDLERS,
-    **{
-        name: (lambda handler: lambda ctx, params: handler(ctx.fs, params))(handler)
-        for name, handler in FS_HANDLERS.items()
-    },
+    **{name: _with_filesystem(fs_handler) for name, fs_handler in FS_HANDLERS.items()},
 }
 
 
@@ -138,7 +142,7 @@ async def call(ctx: CallContext, method: str, raw_params: Any) -> Any:
     handler = HANDLERS.get(method)
     if spec is None or handler is None:
         raise errors.method_not_found(method)
-    params = structure_params(raw_params, spec.params)
+    params: Any = structure_params(raw_params, spec.params)
     if spec.service is not None:
         check_gate(ctx.conn, spec.service)
     return unstructure(await handler(ctx, params))

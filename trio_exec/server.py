@@ -172,7 +172,7 @@ async def run_daemon(config: Config) -> None:
         async with trio.open_nursery() as nursery:
 
             async def run_then_stop_watching(
-                *, task_status: trio.TaskStatus[ListenAddress] = trio.TASK_STATUS_IGNORED
+                *, task_status: trio.TaskStatus[ListenAddress | None] = trio.TASK_STATUS_IGNORED
             ) -> None:
                 await daemon.run(listeners, task_status=task_status)
                 nursery.cancel_scope.cancel()

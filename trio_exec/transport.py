@@ -9,6 +9,7 @@ read replayed in front of the stream. Nothing a client sends here can raise out 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 
@@ -35,7 +36,7 @@ class ReplayStream(trio.abc.Stream):
             size = len(self._prefix) if max_bytes is None else max_bytes
             data, self._prefix = self._prefix[:size], self._prefix[size:]
             return data
-        return await self._inner.receive_some(max_bytes)
+        return bytes(await self._inner.receive_some(max_bytes))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self._inner.send_all(data)
@@ -152,7 +153,5 @@ async def accept_websocket(
 
 
 async def _send_quietly(stream: trio.abc.Stream, data: bytes) -> None:
-    try:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await stream.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass

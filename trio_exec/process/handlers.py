@@ -46,13 +46,15 @@ async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadRe
         return await process.read(after_seq, params.max_bytes)
     attachment = ctx.attachment
     scope = attachment.guard()
+    result = None
     try:
         with scope:
-            return await process.read(after_seq, params.max_bytes, wait_ms)
+            result = await process.read(after_seq, params.max_bytes, wait_ms)
     finally:
         attachment.unguard(scope)
-        if scope.cancelled_caught:
-            raise errors.session_resumed_elsewhere()
+    if result is None:
+        raise errors.session_resumed_elsewhere()
+    return result
 
 
 async def write(ctx: CallContext, params: m.ProcessWriteParams) -> m.ProcessWriteResult:

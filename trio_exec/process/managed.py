@@ -17,6 +17,7 @@ process group is SIGKILLed and the child reaped under a shield, and its fds are 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -134,6 +135,7 @@ class ManagedProcess:
                 return  # a PTY master reports EIO once the last slave fd is closed: EOF
             if not data:
                 return
+            data = bytes(data)
             async with self._record_lock:
                 chunk = self.log.append_output(stream_name, data)
                 self._wake()
@@ -188,10 +190,8 @@ class ManagedProcess:
         await self._spawned.aclose()
 
     def _kill_group(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def _wake(self) -> None:
         self._changed.set()

@@ -10,8 +10,7 @@ from typing import ClassVar
 
 import attrs
 
-from .types import omit_if_none
-from .types import U16, U64, I32, Usize
+from .types import I32, U16, U64, Usize, omit_if_none
 
 
 @attrs.frozen(kw_only=True)
@@ -33,7 +32,7 @@ class ProcessStartParams:
     arg0: str | None = None
     #: Extension (the meaning later codex gave it): give a pipe child a stdin pipe.
     pipe_stdin: bool | None = None
-    #: Extension: the PTY size of a tty child (default 24 × 80).
+    #: Extension: the PTY size of a tty child (default 24 x 80).
     size: TerminalSize | None = None
 
 

@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 
@@ -145,10 +146,8 @@ class Session:
         attachment = self._attachment
         if attachment is None or attachment.sink is None:
             return
-        try:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await attachment.sink.send(payload)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
 
     def list_processes(self) -> list[ManagedProcess]:
         return self.processes.processes()

@@ -1,0 +1,150 @@
+"""`trio-exec serve` as an operator meets it: the command line, auth, signals, systemd.
+
+Each test runs the real daemon as a child process on 127.0.0.1:0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import trio
+from daemon_harness import alive
+from support.wsclient import connect, session
+
+SERVE = [sys.executable, "-m", "trio_exec", "serve"]
+
+
+@contextmanager
+def daemon(*flags: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen(
+        [*SERVE, "--listen", "ws://127.0.0.1:0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("ws://127.0.0.1:"), proc.stderr.read() if proc.stderr else url
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SERVE, *args], capture_output=True, text=True, timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ws://localhost:1", "Error: invalid websocket --listen URL `ws://localhost:1`; expected `ws://IP:PORT`"),
+        ("http://127.0.0.1:1", "Error: unsupported --listen URL `http://127.0.0.1:1`; expected `ws://IP:PORT`"),
+        ("ws://127.0.0.1", "Error: invalid websocket --listen URL `ws://127.0.0.1`; expected `ws://IP:PORT`"),
+        ("ws://127.0.0.1:70000", "Error: invalid websocket --listen URL `ws://127.0.0.1:70000`; expected `ws://IP:PORT`"),
+    ],
+)
+def test_a_bad_listen_url_is_one_line_on_stderr_and_exit_1(url: str, message: str) -> None:
+    done = run_serve("--listen", url)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [message]
+
+
+def test_a_port_in_use_is_one_line_on_stderr_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve("--listen", f"ws://127.0.0.1:{port}")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["Error: Address already in use (os error 98)"]
+
+
+def test_ipv6_literal_prints_the_bound_url() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    proc = subprocess.Popen([*SERVE, "--listen", "ws://[::1]:0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("ws://[::1]:") and int(line.rsplit(":", 1)[1]) > 0
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        proc.stdout.close() if proc.stdout else None
+
+
+async def test_sigterm_shuts_down_gracefully_killing_every_process() -> None:
+    with daemon() as (proc, url):
+        async with session(url) as client:
+            await client.start_ok("s", ["sh", "-c", "echo $$; exec sleep 1000"])
+            pid = int((await client.wait_output("s", b"\n")).decode())
+            proc.send_signal(signal.SIGTERM)
+            assert (await client.wait_closed()).code == 1001
+        with trio.fail_after(10):
+            while proc.poll() is None:
+                await trio.sleep(0.02)
+        assert proc.returncode == 0
+        assert not alive(pid)
+
+
+async def test_auth_token_is_required_on_the_upgrade(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    with daemon("--auth-token-file", str(token_file)) as (_, url):
+        host, port = url.removeprefix("ws://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            head = await stream.receive_some(4096)
+        assert head.startswith(b"HTTP/1.1 401 ")
+        async with connect(url, extra_headers=[(b"authorization", b"Bearer s3cret")]) as client:
+            await client.handshake()
+        ready = await trio.open_tcp_stream(host, int(port))
+        async with ready:
+            await ready.send_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await ready.receive_some(4096)).startswith(b"HTTP/1.1 200 ")
+
+
+def test_an_empty_or_missing_token_file_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert run_serve("--auth-token-file", str(empty)).stderr.strip() == "Error: --auth-token-file is empty"
+    missing = run_serve("--auth-token-file", str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert "cannot read --auth-token-file" in missing.stderr
+
+
+async def test_systemd_notify_ready_and_children_never_see_its_variables(tmp_path: Path) -> None:
+    notify_path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(notify_path)
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1"}
+        with daemon(env=env) as (proc, url):
+            notify.settimeout(10)
+            assert notify.recv(4096).startswith(b"READY=1")
+            async with session(url) as client:
+                # no env.PATH: the daemon's own PATH finds `env`; its output is the child's env
+                output, _ = await client.run("env", ["env"], env={"KEEP": "1", "NOTIFY_SOCKET": "x"})
+            assert output == b"KEEP=1\n"
+            proc.send_signal(signal.SIGTERM)
+            assert notify.recv(4096) == b"STOPPING=1"
+            assert proc.wait(timeout=10) == 0

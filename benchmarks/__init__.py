@@ -1,0 +1,1 @@
+"""trio-exec benchmarks: run with ./scripts/bench."""

@@ -1,0 +1,735 @@
+"""The benchmark scenarios. Every scenario runs unchanged against both servers.
+
+A scenario is an async function taking a :class:`Ctx` and returning ``{figure key: value}``;
+a value is a float, or a short string (``"refused"``, ``"FAILED: …"``) for a figure that could
+not be measured while the others could. An exception fails the whole scenario run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pybase64
+import trio
+
+from .servers import REFERENCE, Server, cpu_seconds, rss_kib
+from .wsclient import Client, ConnectionLost, Pending, RpcError
+
+MiB = 1024 * 1024
+ENV = {"PATH": "/usr/bin:/bin"}
+PYTHON3 = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+
+Value = float | str
+
+
+class BenchFailure(Exception):
+    """The server misbehaved (wrong bytes, missing events, error replies)."""
+
+
+@dataclass
+class Figure:
+    key: str
+    label: str
+    unit: str
+    better: str  # "lower" | "higher" | "" (informational)
+    fmt: str = "{:.2f}"
+
+
+@dataclass
+class Ctx:
+    server: Server
+    quickack: bool
+    nursery: trio.Nursery
+    data_dir: Path
+    clients: list[Client] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.server.kind == REFERENCE
+
+    async def connect(self) -> Client:
+        c = await Client.connect(
+            self.nursery, self.server.host, self.server.port, quickack=self.quickack
+        )
+        self.clients.append(c)
+        return c
+
+    async def session(self) -> Client:
+        c = await self.connect()
+        await c.handshake()
+        return c
+
+
+@dataclass
+class Scenario:
+    name: str
+    letter: str
+    title: str
+    fn: Callable[[Ctx], Awaitable[dict[str, Value]]]
+    figures: list[Figure]
+    timeout: float
+
+
+class CpuMeter:
+    """CPU use of the bench process and of the server between start() and stop(), in %."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.client = self.server = 0.0
+
+    def start(self) -> None:
+        t = os.times()
+        self._c0 = t.user + t.system
+        self._s0 = cpu_seconds(self.pid)
+        self._w0 = time.perf_counter()
+
+    def stop(self) -> None:
+        t = os.times()
+        wall = max(1e-9, time.perf_counter() - self._w0)
+        self.client = 100 * (t.user + t.system - self._c0) / wall
+        self.server = 100 * (cpu_seconds(self.pid) - self._s0) / wall
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
+    return s[k]
+
+
+def start_params(pid: str, argv: list[str], *, tty: bool = False) -> dict[str, Any]:
+    return {"processId": pid, "argv": argv, "cwd": "/tmp", "env": ENV, "tty": tty, "arg0": None}
+
+
+def b64len(chunk: str) -> int:
+    return len(pybase64.b64decode(chunk))
+
+
+async def wait_event(ev: trio.Event, seconds: float, what: str, client: Client) -> None:
+    """Wait for ``ev``; fail with a clear reason on timeout or if the connection dies."""
+    with trio.move_on_after(seconds) as scope:
+        async with trio.open_nursery() as n:
+            async def watch_close() -> None:
+                await client.closed.wait()
+                n.cancel_scope.cancel()
+
+            async def watch_event() -> None:
+                await ev.wait()
+                n.cancel_scope.cancel()
+
+            n.start_soon(watch_close)
+            n.start_soon(watch_event)
+    if ev.is_set():
+        return
+    if scope.cancelled_caught:
+        raise BenchFailure(f"timed out after {seconds:g} s waiting for {what}")
+    raise BenchFailure(f"connection lost while waiting for {what}: {client.close_reason}")
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) /bin/true spawn -> process/closed latency
+
+SPAWN_N = 300
+SPAWN_WARMUP = 10
+
+
+async def spawn_latency(ctx: Ctx) -> dict[str, Value]:
+    c = await ctx.session()
+    waiters: dict[str, tuple[trio.Event, list[float]]] = {}
+
+    def on_notify(m: Any) -> None:
+        if m["method"] == "process/closed":
+            w = waiters.get(m["params"]["processId"])
+            if w is not None:
+                w[1].append(time.perf_counter())
+                w[0].set()
+
+    c.on_notify = on_notify
+    lat: list[float] = []
+    for i in range(SPAWN_WARMUP + SPAWN_N):
+        pid = f"true-{i}"
+        ev = trio.Event()
+        stamp: list[float] = []
+        waiters[pid] = (ev, stamp)
+        t0 = time.perf_counter()
+        p = await c.start_request("process/start", start_params(pid, ["/bin/true"]))
+        try:
+            await p.wait()
+        except RpcError as exc:
+            raise BenchFailure(f"process/start #{i} failed: {exc}") from None
+        await wait_event(ev, 10, f"process/closed of spawn #{i}", c)
+        del waiters[pid]
+        if i >= SPAWN_WARMUP:
+            lat.append(stamp[0] - t0)
+    return {"p50": pct(lat, 50) * 1e3, "p99": pct(lat, 99) * 1e3}
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) 256 MiB of output through process/output
+
+THROUGHPUT_BYTES = 256 * MiB
+
+
+async def output_throughput(ctx: Ctx) -> dict[str, Value]:
+    c = await ctx.session()
+    total = 0
+    chunks = 0
+    bad = 0
+    seqs_out = 0
+    done = trio.Event()
+    exit_code: list[int] = []
+    t_closed: list[float] = []
+
+    def on_notify(m: Any) -> None:
+        nonlocal total, chunks, bad, seqs_out
+        params = m["params"]
+        method = m["method"]
+        if method == "process/output":
+            data = pybase64.b64decode(params["chunk"])
+            total += len(data)
+            chunks += 1
+            if data.strip(b"\0"):
+                bad += 1
+        elif method == "process/exited":
+            exit_code.append(params["exitCode"])
+        elif method == "process/closed":
+            t_closed.append(time.perf_counter())
+            done.set()
+
+    c.on_notify = on_notify
+    argv = ["/usr/bin/head", "-c", str(THROUGHPUT_BYTES), "/dev/zero"]
+    cpu = CpuMeter(ctx.server.pid)
+    cpu.start()
+    t0 = time.perf_counter()
+    try:
+        await c.call("process/start", start_params("head", argv))
+    except RpcError as exc:
+        raise BenchFailure(f"process/start failed: {exc}") from None
+    await wait_event(done, 120, "process/closed", c)
+    cpu.stop()
+    elapsed = t_closed[0] - t0
+    if total != THROUGHPUT_BYTES or bad:
+        raise BenchFailure(
+            f"received {total} of {THROUGHPUT_BYTES} bytes ({bad} chunks with non-zero bytes, "
+            f"exit code {exit_code})"
+        )
+    return {
+        "mibps": THROUGHPUT_BYTES / MiB / elapsed,
+        "chunk": THROUGHPUT_BYTES / chunks / 1024,
+        "client_cpu": cpu.client,
+        "server_cpu": cpu.server,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) PTY echo round trip
+
+ECHO_N = 1000
+
+
+async def pty_echo(ctx: Ctx) -> dict[str, Value]:
+    c = await ctx.session()
+    pid = "echo"
+    buf = bytearray()
+    want = [0]
+    got = trio.Event()
+    stamp = [0.0]
+    closed = trio.Event()
+
+    def on_notify(m: Any) -> None:
+        params = m["params"]
+        if params.get("processId") != pid:
+            return
+        if m["method"] == "process/output":
+            buf.extend(pybase64.b64decode(params["chunk"]))
+            if want[0] and len(buf) >= want[0] and not got.is_set():
+                stamp[0] = time.perf_counter()
+                got.set()
+        elif m["method"] == "process/closed":
+            closed.set()
+
+    c.on_notify = on_notify
+    argv = ["/bin/sh", "-c", "stty raw -echo; exec cat"]
+    try:
+        await c.call("process/start", start_params(pid, argv, tty=True))
+    except RpcError as exc:
+        raise BenchFailure(f"process/start (tty) failed: {exc}") from None
+
+    async def write(data: bytes) -> Pending:
+        return await c.start_request(
+            "process/write", {"processId": pid, "chunk": pybase64.b64encode(data).decode()}
+        )
+
+    # Readiness: send a fresh probe until it comes back alone and unaltered, i.e. the shell
+    # has run `stty raw -echo` and cat is copying bytes verbatim.
+    ready = False
+    deadline = time.monotonic() + 10
+    k = 0
+    while time.monotonic() < deadline:
+        k += 1
+        probe = f"<probe{k}>".encode()
+        buf.clear()
+        await (await write(probe)).wait()
+        await trio.sleep(0.05)
+        if bytes(buf) == probe:
+            ready = True
+            break
+    if not ready:
+        raise BenchFailure(f"the PTY never echoed a probe verbatim (last output {bytes(buf)!r})")
+    await trio.sleep(0.05)
+    lat: list[float] = []
+    for i in range(ECHO_N):
+        payload = b"%016d" % i
+        buf.clear()
+        got = trio.Event()
+        want[0] = 16
+        t0 = time.perf_counter()
+        p = await write(payload)
+        try:
+            res = await p.wait()
+        except RpcError as exc:
+            raise BenchFailure(f"process/write #{i} failed: {exc}") from None
+        if res.get("status") != "accepted":
+            raise BenchFailure(f"process/write #{i} answered {res}")
+        await wait_event(got, 10, f"the echo of write #{i}", c)
+        if bytes(buf) != payload:
+            raise BenchFailure(f"write #{i}: sent {payload!r}, got back {bytes(buf)!r}")
+        lat.append(stamp[0] - t0)
+    want[0] = 0
+    await c.call("process/terminate", {"processId": pid})
+    await wait_event(closed, 10, "process/closed after terminate", c)
+    return {"p50": pct(lat, 50) * 1e3, "p99": pct(lat, 99) * 1e3}
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) 1000 concurrent sleeps
+
+CONCURRENT_N = 1000
+
+
+def rss_settled(pid: int, samples: int = 5, gap: float = 0.02) -> int:
+    vals = []
+    for _ in range(samples):
+        vals.append(rss_kib(pid))
+        time.sleep(gap)
+    return sorted(vals)[len(vals) // 2]
+
+
+async def concurrent_sleeps(ctx: Ctx) -> dict[str, Value]:
+    c = await ctx.session()
+    closed: set[str] = set()
+    all_closed = trio.Event()
+    t_last = [0.0]
+    expect = [CONCURRENT_N]
+
+    def on_notify(m: Any) -> None:
+        if m["method"] == "process/closed":
+            closed.add(m["params"]["processId"])
+            if len(closed) >= expect[0]:
+                t_last[0] = time.perf_counter()
+                all_closed.set()
+
+    c.on_notify = on_notify
+    await trio.sleep(0.3)
+    idle = rss_settled(ctx.server.pid)
+    ids = [f"sleep-{i}" for i in range(CONCURRENT_N)]
+    t0 = time.perf_counter()
+    pend = await c.pipeline(("process/start", start_params(p, ["/bin/sleep", "1000"])) for p in ids)
+    errors: list[str] = []
+    with trio.move_on_after(120):
+        for p in pend:
+            try:
+                await p.wait()
+            except RpcError as exc:
+                errors.append(str(exc))
+            except ConnectionLost as exc:
+                raise BenchFailure(f"connection lost during the starts: {exc}") from None
+    if not all(p.done for p in pend):
+        raise BenchFailure(f"only {sum(p.done for p in pend)} of {CONCURRENT_N} starts answered")
+    t_started = max(p.t_done for p in pend) - t0
+    started = CONCURRENT_N - len(errors)
+    ctx.server.remember_children()
+    await trio.sleep(0.5)
+    busy = rss_settled(ctx.server.pid)
+    expect[0] = started
+    t1 = time.perf_counter()
+    tpend = await c.pipeline(("process/terminate", {"processId": p}) for p in ids)
+    await wait_event(all_closed, 60, f"{started} process/closed after terminate", c)
+    not_running = 0
+    for p in tpend:
+        res = await p.wait()
+        if not res.get("running"):
+            not_running += 1
+    if errors:
+        raise BenchFailure(f"{len(errors)} of {CONCURRENT_N} starts failed, first: {errors[0]}")
+    if not_running:
+        raise BenchFailure(f"{not_running} terminates answered running:false")
+    return {
+        "start_all": t_started,
+        "kill_all": t_last[0] - t1,
+        "rss_per_proc": (busy - idle) / CONCURRENT_N,
+        "rss_idle": idle / 1024,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# (e) idle sessions
+
+IDLE_N = 4000
+IDLE_CONCURRENCY = 20
+
+
+async def idle_sessions(ctx: Ctx) -> dict[str, Value]:
+    warm = await ctx.session()
+    await warm.abort()
+    await trio.sleep(0.3)
+    idle = rss_settled(ctx.server.pid)
+    failures: list[str] = []
+    opened = 0
+    live: list[Client] = []
+    counter = iter(range(IDLE_N))
+
+    async def worker() -> None:
+        nonlocal opened
+        for _ in counter:
+            try:
+                with trio.fail_after(30):
+                    live.append(await ctx.session())
+                opened += 1
+            except (OSError, ConnectionLost, RpcError, trio.TooSlowError) as exc:
+                failures.append(repr(exc))
+
+    t0 = time.perf_counter()
+    async with trio.open_nursery() as n:
+        for _ in range(IDLE_CONCURRENCY):
+            n.start_soon(worker)
+    t_open = time.perf_counter() - t0
+    await trio.sleep(1.0)
+    busy = rss_settled(ctx.server.pid)
+    dropped = sum(1 for c in live if c.closed.is_set())
+    if dropped:
+        ctx.notes.append(f"{dropped} sessions were closed by the server before the measurement")
+    if failures:
+        ctx.notes.append(f"{len(failures)} session failures, first: {failures[0]}")
+    return {
+        "rss_per_session": (busy - idle) / max(1, opened),
+        "open_rate": opened / t_open,
+        "failures": float(len(failures) + dropped),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) resume after an abrupt drop
+
+PRODUCER = r"""
+import sys, time
+w = sys.stdout.buffer.write
+t0 = time.monotonic()
+i = 0
+while True:
+    due = int((time.monotonic() - t0) * 1000) + 1
+    while i < due:
+        w(b"line %08d\n" % i)
+        i += 1
+    time.sleep(0.001)
+"""
+LINE_RE = re.compile(rb"line (\d{8})\n")
+
+
+async def resume(ctx: Ctx) -> dict[str, Value]:
+    pid = "producer"
+    chunks: dict[int, bytes] = {}
+    events: dict[str, int] = {}
+    first_live: list[tuple[int, float]] = []
+    closed = trio.Event()
+
+    def make_handler(live: bool) -> Callable[[Any], None]:
+        def on_notify(m: Any) -> None:
+            params = m["params"]
+            if params.get("processId") != pid:
+                return
+            method = m["method"]
+            if live and not first_live:
+                first_live.append((params["seq"], time.perf_counter()))
+            if method == "process/output":
+                chunks[params["seq"]] = pybase64.b64decode(params["chunk"])
+            elif method == "process/exited":
+                events["exited"] = params["seq"]
+            elif method == "process/closed":
+                events["closed"] = params["seq"]
+                closed.set()
+
+        return on_notify
+
+    c1 = await ctx.session()
+    sid = c1.session_id
+    c1.on_notify = make_handler(False)
+    try:
+        await c1.call("process/start", start_params(pid, [PYTHON3, "-u", "-c", PRODUCER]))
+    except RpcError as exc:
+        raise BenchFailure(f"process/start failed: {exc}") from None
+    await trio.sleep(0.5)
+    c1.on_notify = None
+    await c1.abort()
+    t_drop = time.perf_counter()
+    last_seen = 0
+    while last_seen + 1 in chunks:
+        last_seen += 1
+    seen_before = len(chunks)
+
+    c2 = await ctx.connect()
+    c2.on_notify = make_handler(True)
+    retries = 0
+    while True:
+        try:
+            await c2.call("initialize", {"clientName": "bench", "resumeSessionId": sid})
+            break
+        except RpcError as exc:
+            if "already attached" not in exc.message or time.perf_counter() - t_drop > 5:
+                raise BenchFailure(f"resume failed: {exc}") from None
+            retries += 1
+            await trio.sleep(0.002)
+    t_init = time.perf_counter()
+    await c2.notify("initialized", {})
+
+    # Catch up with process/read from the last contiguous seq until the first live seq.
+    after = last_seen
+    t_caught = 0.0
+    reads = 0
+    while True:
+        if first_live and all(s in chunks for s in range(1, first_live[0][0])):
+            t_caught = time.perf_counter()
+            break
+        if time.perf_counter() - t_drop > 10:
+            raise BenchFailure(f"not caught up after 10 s (after={after}, live={first_live})")
+        try:
+            r = await c2.call(
+                "process/read",
+                {"processId": pid, "afterSeq": after, "maxBytes": None, "waitMs": 0},
+            )
+        except RpcError as exc:
+            raise BenchFailure(f"process/read failed: {exc}") from None
+        reads += 1
+        for ch in r["chunks"]:
+            chunks.setdefault(ch["seq"], pybase64.b64decode(ch["chunk"]))
+        after = max(after, r["nextSeq"] - 1)
+        if not r["chunks"]:
+            await trio.sleep(0.001)
+    await trio.sleep(0.3)
+    await c2.call("process/terminate", {"processId": pid})
+    await wait_event(closed, 10, "process/closed after terminate", c2)
+
+    # Gap-free and byte-exact: output seqs plus exit/close seqs cover 1..closed exactly, and
+    # the concatenated output is consecutive numbered lines from 0.
+    top = events["closed"]
+    have = set(chunks) | {events.get("exited", -1), top}
+    missing = [s for s in range(1, top + 1) if s not in have]
+    if missing:
+        raise BenchFailure(f"{len(missing)} seqs missing, first {missing[:5]} (of 1..{top})")
+    data = b"".join(chunks[s] for s in sorted(chunks))
+    n = 0
+    pos = 0
+    for m in LINE_RE.finditer(data):
+        if m.start() != pos or int(m.group(1)) != n:
+            raise BenchFailure(f"output not consecutive at byte {pos}: {data[pos:pos + 40]!r}")
+        n += 1
+        pos = m.end()
+    tail = data[pos:]
+    if tail and not (b"line %08d\n" % n).startswith(tail):
+        raise BenchFailure(f"garbage at the end of the output: {tail[:40]!r}")
+    ctx.notes.append(
+        f"{n} lines verified; {seen_before} chunks before the drop, "
+        f"{reads} catch-up reads, {retries} resume retries"
+    )
+    return {
+        "reconnect": (t_init - t_drop) * 1e3,
+        "first_notif": (first_live[0][1] - t_drop) * 1e3,
+        "caught_up": (t_caught - t_drop) * 1e3,
+        "retries": float(retries),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# (g) filesystem
+
+FS_DIR_ENTRIES = 10_000
+FS_META_N = 1000
+
+
+def prepare_fs_data(data_dir: Path) -> None:
+    """Files the fs scenario reads (made once, shared by every run)."""
+    for size in (1, 32, 64):
+        p = data_dir / f"read-{size}.bin"
+        if not p.exists():
+            p.write_bytes(os.urandom(size * MiB))
+    d = data_dir / "dir10k"
+    if not d.exists():
+        d.mkdir()
+        for i in range(FS_DIR_ENTRIES):
+            (d / f"entry-{i:05d}").touch()
+
+
+class RssSampler:
+    """Samples a process's VmRSS every few ms on a thread; ``peak`` in KiB."""
+
+    def __init__(self, pid: int, interval: float = 0.003) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_kib(self.pid))
+
+
+async def filesystem(ctx: Ctx) -> dict[str, Value]:
+    out: dict[str, Value] = {}
+    work = ctx.server.cwd / "fs-work"
+    work.mkdir()
+    holder: list[Client] = [await ctx.session()]
+
+    async def call(method: str, params: dict[str, Any]) -> Any:
+        if holder[0].closed.is_set():
+            holder[0] = await ctx.session()
+        return await holder[0].call(method, params)
+
+    async def write_rate(size: int, reps: int) -> Value:
+        payload = os.urandom(size * MiB)
+        b64 = pybase64.b64encode(payload).decode()
+        target = work / f"w{size}.bin"
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            try:
+                await call("fs/writeFile", {"path": str(target), "dataBase64": b64})
+            except ConnectionLost:
+                return "refused"
+            except RpcError as exc:
+                return f"FAILED: {exc}"
+            times.append(time.perf_counter() - t0)
+        if target.read_bytes() != payload:
+            return "FAILED: wrong file content"
+        return size / pct(times, 50)
+
+    async def read_rate(size: int, reps: int, sampler: bool = False) -> Value:
+        path = ctx.data_dir / f"read-{size}.bin"
+        expected = path.read_bytes()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            try:
+                if sampler:
+                    out["rss_before_read64"] = rss_kib(ctx.server.pid) / 1024
+                    with RssSampler(ctx.server.pid) as s:
+                        r = await call("fs/readFile", {"path": str(path)})
+                    out["rss_peak_read64"] = s.peak / 1024
+                else:
+                    r = await call("fs/readFile", {"path": str(path)})
+            except (ConnectionLost, RpcError) as exc:
+                return f"FAILED: {exc}"
+            times.append(time.perf_counter() - t0)
+            if pybase64.b64decode(r["dataBase64"]) != expected:
+                return "FAILED: wrong bytes"
+        return size / pct(times, 50)
+
+    out["write1"] = await write_rate(1, 10)
+    out["read1"] = await read_rate(1, 10)
+    out["write32"] = await write_rate(32, 1)
+    out["read32"] = await read_rate(32, 1)
+    out["write64"] = await write_rate(64, 1)
+    out["read64"] = await read_rate(64, 1, sampler=True)
+
+    t0 = time.perf_counter()
+    try:
+        r = await call("fs/readDirectory", {"path": str(ctx.data_dir / "dir10k")})
+        out["readdir"] = (time.perf_counter() - t0) * 1e3
+        if len(r["entries"]) != FS_DIR_ENTRIES:
+            out["readdir"] = f"FAILED: {len(r['entries'])} entries"
+    except (ConnectionLost, RpcError) as exc:
+        out["readdir"] = f"FAILED: {exc}"
+
+    lat = []
+    meta_path = str(ctx.data_dir / "read-1.bin")
+    try:
+        for _ in range(FS_META_N):
+            t0 = time.perf_counter()
+            r = await call("fs/getMetadata", {"path": meta_path})
+            lat.append(time.perf_counter() - t0)
+        out["meta_p50"] = pct(lat, 50) * 1e3
+        out["meta_p99"] = pct(lat, 99) * 1e3
+    except (ConnectionLost, RpcError) as exc:
+        out["meta_p50"] = out["meta_p99"] = f"FAILED: {exc}"
+    return out
+
+
+SCENARIOS = [
+    Scenario("spawn", "a", "/bin/true start -> process/closed, 300 sequential spawns",
+             spawn_latency,
+             [Figure("p50", "spawn->closed p50", "ms", "lower", "{:.3f}"),
+              Figure("p99", "spawn->closed p99", "ms", "lower", "{:.3f}")],
+             timeout=150),
+    Scenario("throughput", "b", "256 MiB of child output via process/output", output_throughput,
+             [Figure("mibps", "output throughput", "MiB/s", "higher", "{:.1f}"),
+              Figure("chunk", "mean chunk size", "KiB", "", "{:.1f}"),
+              Figure("client_cpu", "bench client CPU during transfer", "%", "", "{:.0f}"),
+              Figure("server_cpu", "daemon CPU during transfer", "%", "", "{:.0f}")],
+             timeout=150),
+    Scenario("pty", "c", "PTY echo round trip, 1000 x 16 B", pty_echo,
+             [Figure("p50", "pty echo p50", "ms", "lower", "{:.3f}"),
+              Figure("p99", "pty echo p99", "ms", "lower", "{:.3f}")],
+             timeout=150),
+    Scenario("concurrent", "d", "1000 concurrent `sleep 1000` in one session", concurrent_sleeps,
+             [Figure("start_all", "start 1000 (pipelined)", "s", "lower", "{:.3f}"),
+              Figure("kill_all", "terminate 1000 -> last closed", "s", "lower", "{:.3f}"),
+              Figure("rss_per_proc", "daemon RSS per process", "KiB", "lower", "{:.1f}"),
+              Figure("rss_idle", "daemon RSS idle", "MiB", "", "{:.1f}")],
+             timeout=200),
+    Scenario("idle", "e", "4000 idle sessions, 20 connecting at a time", idle_sessions,
+             [Figure("rss_per_session", "daemon RSS per session", "KiB", "lower", "{:.1f}"),
+              Figure("open_rate", "session open rate", "sess/s", "higher", "{:.0f}"),
+              Figure("failures", "session failures", "count", "lower", "{:.0f}")],
+             timeout=200),
+    Scenario("resume", "f", "resume after an abrupt drop (1000 lines/s producer)", resume,
+             [Figure("reconnect", "connect+initialize(resume)", "ms", "lower", "{:.2f}"),
+              Figure("first_notif", "drop -> first live notification", "ms", "lower", "{:.2f}"),
+              Figure("caught_up", "drop -> caught up", "ms", "lower", "{:.2f}"),
+              Figure("retries", "resume retries (already attached)", "count", "", "{:.0f}")],
+             timeout=60),
+    Scenario("fs", "g", "filesystem methods", filesystem,
+             [Figure("write1", "writeFile 1 MiB (median of 10)", "MiB/s", "higher", "{:.1f}"),
+              Figure("read1", "readFile 1 MiB (median of 10)", "MiB/s", "higher", "{:.1f}"),
+              Figure("write32", "writeFile 32 MiB", "MiB/s", "higher", "{:.1f}"),
+              Figure("read32", "readFile 32 MiB", "MiB/s", "higher", "{:.1f}"),
+              Figure("write64", "writeFile 64 MiB", "MiB/s", "higher", "{:.1f}"),
+              Figure("read64", "readFile 64 MiB", "MiB/s", "higher", "{:.1f}"),
+              Figure("rss_before_read64", "daemon RSS before 64 MiB read", "MiB", "", "{:.1f}"),
+              Figure("rss_peak_read64", "daemon peak RSS during 64 MiB read", "MiB", "lower",
+                     "{:.1f}"),
+              Figure("readdir", "readDirectory 10 000 entries", "ms", "lower", "{:.2f}"),
+              Figure("meta_p50", "getMetadata p50", "ms", "lower", "{:.3f}"),
+              Figure("meta_p99", "getMetadata p99", "ms", "lower", "{:.3f}")],
+             timeout=200),
+]
+

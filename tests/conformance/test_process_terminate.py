@@ -34,7 +34,11 @@ async def terminate(client: WireClient, process_id: str) -> object:
 @TTY_MODES
 async def test_terminate_a_running_process(server: ServerHandle, tty: bool) -> None:
     async with session(server.url) as client:
-        await client.start_ok("sleeper", ["/bin/sleep", "30"], tty=tty)
+        # wait until the program runs: the reference reports -1 instead of 1 for a tty child
+        # killed before it got to exec
+        await client.start_ok("sleeper", ["/bin/sh", "-c", "echo ready; exec sleep 30"],
+                              tty=tty)
+        await client.wait_output("sleeper", b"ready")
         assert await terminate(client, "sleeper") == {"running": True}
         events = await client.wait_process_closed("sleeper")
         exited = next(e["params"] for e in events if e["method"] == "process/exited")
@@ -57,14 +61,16 @@ async def test_terminate_of_an_exited_or_unknown_process_is_not_running(
 
 
 async def test_terminate_kills_the_whole_process_group_with_sigkill(
-    server: ServerHandle,
+    server: ServerHandle, tmp_path: Path
 ) -> None:
     """The traps never run; background children die; a child that left the group with
-    setsid survives."""
+    setsid survives. (The escaped child reports its pid only after its setsid.)"""
+    away_file = tmp_path / "away.pid"
     script = (
         'trap "echo trapped" TERM INT HUP; '
         "sleep 30 & echo bg=$!; "
-        "setsid sleep 30 </dev/null >/dev/null 2>&1 & echo away=$!; "
+        f"setsid sh -c 'echo $$ > {away_file}; exec sleep 30' </dev/null >/dev/null 2>&1 & "
+        f"until [ -s {away_file} ]; do sleep 0.01; done; echo away=$(cat {away_file}); "
         "wait"
     )
     async with session(server.url) as client:

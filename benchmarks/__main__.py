@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,10 +50,7 @@ async def run_once(scenario: sc.Scenario, mode: str, data_dir: Path) -> Run:
     kind, quickack = MODES[mode]
     t0 = time.perf_counter()
     notes: list[str] = []
-    try:
-        server = await trio.to_thread.run_sync(Server, kind)
-    except ServerStartError:
-        raise
+    server = Server(kind)  # blocking (well under a second); nothing else runs meanwhile
     cpu = sc.CpuMeter(server.pid)
     try:
         with trio.fail_after(scenario.timeout):
@@ -71,18 +69,26 @@ async def run_once(scenario: sc.Scenario, mode: str, data_dir: Path) -> Run:
         return Run(values, None, notes, time.perf_counter() - t0)
     except trio.TooSlowError:
         err = f"timed out after {scenario.timeout:g} s"
-    except (sc.BenchFailure, ConnectionLost, RpcError, OSError) as exc:
-        err = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # a scenario bug or an unexpected reply shape
-        tb = traceback.format_exception(exc)
-        err = f"{type(exc).__name__}: {exc} [{tb[-2].strip() if len(tb) > 1 else ''}]"
+    except Exception as exc:  # every failure is reported, never raised
+        err = _describe(exc)
     finally:
         alive = server.alive()
         status = server.proc.poll()
-        await trio.to_thread.run_sync(server.stop)
+        server.stop()
     if not alive:
         err += f" (server died, status {status}; stderr tail: {server.stderr_tail(400)!r})"
     return Run(None, err, notes, time.perf_counter() - t0)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a scenario failure (the first leaf of an exception group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, (sc.BenchFailure, ConnectionLost, RpcError, OSError)):
+        return f"{type(exc).__name__}: {exc}"
+    # a bench bug or a reply of an unexpected shape: say where
+    tb = traceback.format_exception(exc)
+    return f"{type(exc).__name__}: {exc} [{tb[-2].strip() if len(tb) > 1 else ''}]"
 
 
 def median_of(runs: list[Run], key: str) -> tuple[Any, str]:
@@ -139,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="runs of the plain-client reference (default: same as --repeat)")
     p.add_argument("--modes", default=",".join(DEFAULT_MODES),
                    help=f"columns to run, from {', '.join(MODES)} (default %(default)s)")
+    p.add_argument("--rev", default=None,
+                   help="benchmark trio_exec/ as committed at this git revision (e.g. HEAD) "
+                   "instead of the working tree")
+    p.add_argument("--budget", type=float, default=20,
+                   help="minutes after which no new run starts (default 20); each run is "
+                   "also bounded by its scenario's own timeout")
     p.add_argument("--json", dest="json_out", default=None, help="write all results here")
     args = p.parse_args(argv)
 
@@ -157,11 +169,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
     plain_rep = args.repeat if args.plain_ref_repeat is None else args.plain_ref_repeat
+    with tempfile.TemporaryDirectory(prefix="trio-exec-bench-src-") as src:
+        under_test = _git_state()
+        if args.rev:
+            try:
+                under_test = _export(args.rev, Path(src))
+            except (OSError, subprocess.SubprocessError) as exc:
+                print(f"bench: cannot export trio_exec at {args.rev}: {exc}", file=sys.stderr)
+                return 2
+            os.environ["TRIO_EXEC_BENCH_SRC"] = src
+        try:
+            return trio.run(_amain, selected, modes, args.repeat, plain_rep, args.json_out,
+                            under_test, args.budget * 60)
+        except ServerStartError as exc:
+            print(f"bench: cannot start a server: {exc}", file=sys.stderr)
+            return 2
+
+
+def _export(rev: str, dest: Path) -> str:
+    """Extract trio_exec/ at ``rev`` into ``dest``; describe what will be tested."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", rev],
+                            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(root), "archive", commit, "trio_exec"],
+                             capture_output=True, timeout=60, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, timeout=60, check=True)
+    return f"{commit} (snapshot of trio_exec/ via --rev {rev})"
+
+
+def _git_state() -> str:
+    root = Path(__file__).resolve().parents[1]
     try:
-        return trio.run(_amain, selected, modes, args.repeat, plain_rep, args.json_out)
-    except ServerStartError as exc:
-        print(f"bench: cannot start a server: {exc}", file=sys.stderr)
-        return 2
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "trio_exec"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + (" + uncommitted changes in trio_exec/" if dirty else "")
 
 
 def _loadavg() -> str:
@@ -176,11 +221,13 @@ def _print(*a: Any) -> None:
 
 
 async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, plain_rep: int,
-                 json_out: str | None) -> int:
+                 json_out: str | None, under_test: str, budget: float) -> int:
     soft, hard = raise_nofile()
     t_start = time.perf_counter()
+    deadline = t_start + budget
     _print(f"# trio-exec bench  {time.strftime('%Y-%m-%d %H:%M:%S')}  host {platform.node()}  "
            f"{os.cpu_count()} cpus  python {platform.python_version()}  NOFILE {soft}/{hard}")
+    _print(f"# trio-exec under test: {under_test}")
     _print(f"# load average at start: {_loadavg()}")
     _print(f"# columns: {', '.join(modes)}; repeats {repeat} "
            f"(plain reference: {plain_rep}); figures are medians over repeats")
@@ -194,11 +241,20 @@ async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, pla
             _print(f"\n== ({scenario.letter}) {scenario.name}: {scenario.title}")
             runs: dict[str, list[Run]] = {m: [] for m in modes}
             results[scenario.name] = runs
+            timed_out: set[str] = set()
             for i in range(repeat):
                 for mode in modes:
                     if mode == "reference" and i >= plain_rep:
                         continue
+                    if mode in timed_out:
+                        _print(f"   run {i + 1} {mode:<13} skipped (an earlier run timed out)")
+                        continue
+                    if time.perf_counter() > deadline:
+                        _print(f"   run {i + 1} {mode:<13} skipped (--budget exhausted)")
+                        continue
                     run = await run_once(scenario, mode, data_dir)
+                    if run.error and run.error.startswith("timed out"):
+                        timed_out.add(mode)
                     runs[mode].append(run)
                     if run.error:
                         desc = f"FAILED: {run.error}"
@@ -215,7 +271,7 @@ async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, pla
     if json_out:
         doc = {
             "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "repeat": repeat, "modes": modes, "ratio_against": ref_col,
+            "trio_exec": under_test, "repeat": repeat, "modes": modes, "ratio_against": ref_col,
             "scenarios": {
                 s.name: {
                     "letter": s.letter, "title": s.title,

@@ -625,7 +625,8 @@ async def filesystem(ctx: Ctx) -> dict[str, Value]:
             try:
                 await call("fs/writeFile", {"path": str(target), "dataBase64": b64})
             except ConnectionLost:
-                return "refused"
+                reason = holder[0].close_reason
+                return "refused (Close 1009)" if "1009" in reason else "refused (TCP drop)"
             except RpcError as exc:
                 return f"FAILED: {exc}"
             times.append(time.perf_counter() - t0)
@@ -689,34 +690,34 @@ SCENARIOS = [
              spawn_latency,
              [Figure("p50", "spawn->closed p50", "ms", "lower", "{:.3f}"),
               Figure("p99", "spawn->closed p99", "ms", "lower", "{:.3f}")],
-             timeout=150),
+             timeout=90),
     Scenario("throughput", "b", "256 MiB of child output via process/output", output_throughput,
              [Figure("mibps", "output throughput", "MiB/s", "higher", "{:.1f}"),
               Figure("chunk", "mean chunk size", "KiB", "", "{:.1f}"),
               Figure("client_cpu", "bench client CPU during transfer", "%", "", "{:.0f}"),
               Figure("server_cpu", "daemon CPU during transfer", "%", "", "{:.0f}")],
-             timeout=150),
+             timeout=90),
     Scenario("pty", "c", "PTY echo round trip, 1000 x 16 B", pty_echo,
              [Figure("p50", "pty echo p50", "ms", "lower", "{:.3f}"),
               Figure("p99", "pty echo p99", "ms", "lower", "{:.3f}")],
-             timeout=150),
+             timeout=120),
     Scenario("concurrent", "d", "1000 concurrent `sleep 1000` in one session", concurrent_sleeps,
              [Figure("start_all", "start 1000 (pipelined)", "s", "lower", "{:.3f}"),
               Figure("kill_all", "terminate 1000 -> last closed", "s", "lower", "{:.3f}"),
               Figure("rss_per_proc", "daemon RSS per process", "KiB", "lower", "{:.1f}"),
               Figure("rss_idle", "daemon RSS idle", "MiB", "", "{:.1f}")],
-             timeout=200),
+             timeout=120),
     Scenario("idle", "e", "4000 idle sessions, 20 connecting at a time", idle_sessions,
              [Figure("rss_per_session", "daemon RSS per session", "KiB", "lower", "{:.1f}"),
               Figure("open_rate", "session open rate", "sess/s", "higher", "{:.0f}"),
               Figure("failures", "session failures", "count", "lower", "{:.0f}")],
-             timeout=200),
+             timeout=120),
     Scenario("resume", "f", "resume after an abrupt drop (1000 lines/s producer)", resume,
              [Figure("reconnect", "connect+initialize(resume)", "ms", "lower", "{:.2f}"),
               Figure("first_notif", "drop -> first live notification", "ms", "lower", "{:.2f}"),
               Figure("caught_up", "drop -> caught up", "ms", "lower", "{:.2f}"),
               Figure("retries", "resume retries (already attached)", "count", "", "{:.0f}")],
-             timeout=60),
+             timeout=45),
     Scenario("fs", "g", "filesystem methods", filesystem,
              [Figure("write1", "writeFile 1 MiB (median of 10)", "MiB/s", "higher", "{:.1f}"),
               Figure("read1", "readFile 1 MiB (median of 10)", "MiB/s", "higher", "{:.1f}"),
@@ -730,6 +731,6 @@ SCENARIOS = [
               Figure("readdir", "readDirectory 10 000 entries", "ms", "lower", "{:.2f}"),
               Figure("meta_p50", "getMetadata p50", "ms", "lower", "{:.3f}"),
               Figure("meta_p99", "getMetadata p99", "ms", "lower", "{:.3f}")],
-             timeout=200),
+             timeout=120),
 ]
 

@@ -8,6 +8,7 @@ server alone would leave e.g. ``sleep 1000`` behind).
 
 from __future__ import annotations
 
+import atexit
 import os
 import resource
 import selectors
@@ -30,6 +31,16 @@ class ServerStartError(RuntimeError):
     pass
 
 
+#: Servers not stopped yet; stopped at exit whatever happens (e.g. Ctrl-C mid-start).
+_LIVE: set[Server] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        server.stop()
+
+
 def raise_nofile() -> tuple[int, int]:
     """Raise this process's RLIMIT_NOFILE soft limit to the hard limit; return the limits."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -49,9 +60,9 @@ def reference_binary() -> Path:
     )
 
 
-def trio_exec_binary() -> Path:
+def trio_exec_python() -> Path:
     venv = Path(os.environ.get("TRIO_EXEC_VENV", ROOT / ".venv"))
-    return venv / "bin" / "trio-exec"
+    return venv / "bin" / "python"
 
 
 def _proc_stat(pid: int) -> tuple[int, int, int] | None:
@@ -109,8 +120,12 @@ class Server:
         self.cwd = Path(self._tmp.name)
         env = dict(os.environ)
         if kind == TRIO_EXEC:
-            argv = [str(trio_exec_binary()), "serve", "--listen", "ws://127.0.0.1:0", *extra_args]
+            argv = [str(trio_exec_python()), "-m", "trio_exec", "serve",
+                    "--listen", "ws://127.0.0.1:0", *extra_args]
             env["PYTHONUNBUFFERED"] = "1"
+            src = os.environ.get("TRIO_EXEC_BENCH_SRC")
+            if src:  # run a snapshot of the package (``--rev``) instead of the working tree
+                env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         elif kind == REFERENCE:
             binary = reference_binary()
             if not binary.exists():
@@ -131,6 +146,7 @@ class Server:
                 stdout=subprocess.PIPE, stderr=err, preexec_fn=_preexec,
             )
         self._children: dict[int, tuple[int, int]] = {}
+        _LIVE.add(self)
         try:
             line = self._first_line()
         except Exception:
@@ -204,6 +220,7 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self) -> None:
+        _LIVE.discard(self)
         if self.proc.poll() is None:
             self.remember_children()
             self.proc.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from support.expect import (
     UUID4,
     invalid_request,
 )
+from support.gates import Gates
 from support.servers import ServerHandle
 from support.wsclient import WireClient, connect
 
@@ -234,11 +235,17 @@ async def test_process_ids_are_scoped_to_their_session(server: ServerHandle) -> 
             "id": 9, "result": {"running": True}}
 
 
-async def test_resuming_a_session_that_is_still_attached(server: ServerHandle) -> None:
+async def test_resuming_a_session_that_is_still_attached(
+    server: ServerHandle, gates: Gates
+) -> None:
     """Reference: refused, the owner undisturbed. trio-exec (contract §2 #22): the resume
-    takes over; the old connection is closed."""
+    takes over; the old connection's long-poll is answered ``session has been resumed by
+    another connection`` and the old connection is closed (with a Close frame)."""
     async with connect(server.url) as owner:
         session_id = await owner.handshake()
+        await owner.start_ok("quiet", ["/bin/sh", "-c", gates.wait("end")])
+        poll_id = await owner.send_request("process/read", {
+            "processId": "quiet", "waitMs": 20000})
         async with connect(server.url) as thief:
             reply = await thief.request(
                 "initialize", {"clientName": "c", "resumeSessionId": session_id}, id=1
@@ -247,6 +254,9 @@ async def test_resuming_a_session_that_is_still_attached(server: ServerHandle) -
                 assert reply == invalid_request(
                     f"session {session_id} is already attached to another connection", 1
                 )
+                gates.open("end")
+                poll = await owner.reply_for(poll_id)
+                assert poll["result"]["exited"] is True
                 await owner.start_ok("owner-still-attached", ["/bin/true"])
                 await owner.wait_process_closed("owner-still-attached")
                 # a failed resume may be retried as a fresh initialize
@@ -256,8 +266,12 @@ async def test_resuming_a_session_that_is_still_attached(server: ServerHandle) -
             else:
                 assert reply["id"] == 1
                 assert reply["result"]["sessionId"] == session_id
+                assert await owner.reply_for(poll_id) == invalid_request(
+                    "session has been resumed by another connection", poll_id)
                 reason = await owner.wait_closed()
                 assert reason.code != 1006, "trio-exec closes with a Close frame (§2 #1, #2)"
                 await thief.notify("initialized", {})
                 await thief.start_ok("thief-owns-it", ["/bin/true"])
                 await thief.wait_process_closed("thief-owns-it")
+                gates.open("end")
+                await thief.wait_process_closed("quiet")

@@ -30,10 +30,10 @@ from ..proto import messages as m
 from ..proto.convert import CONVERTER, unstructure
 from ..proto.errors import RpcError
 from ..proto.sandbox import SandboxPolicy
-from ..proto.types import U16, U64, AbsPath, Usize
+from ..proto.types import U16, U64, AbsPath, CwdPath, Usize
 from .connect import Connector, stream_connector, url_connector
 from .errors import ClientError, ConnectionLost, ProcessLost
-from .link import LinkLost, Tap
+from .link import CLOSE_TIMEOUT, LinkLost, Tap
 from .notifications import decode_notification
 from .process import RemoteProcess, is_unknown_process
 from .session import ReconnectPolicy, Supervisor
@@ -51,6 +51,14 @@ REPEATABLE = frozenset({
 #: `afterSeq` for an existence check: beyond any real seq, so no chunk is returned.
 PROBE_SEQ = 2**63 - 1
 DEFAULT_RECONNECT = ReconnectPolicy()
+
+
+def wire_params(params: object) -> dict[str, Any]:
+    """The params object on the wire, with unset optional members left out (absent and null
+    mean the same to the server, and a member a message class gained for a newer dialect must
+    not be sent as an explicit null by a client that does not use it)."""
+    raw: dict[str, Any] = unstructure(params)
+    return {key: value for key, value in raw.items() if value is not None}
 
 
 @attrs.define(eq=False)
@@ -129,7 +137,7 @@ class ExecClient:
                 ) from None
 
     async def call(self, method: str, params: object, result_type: type[T]) -> T:
-        raw = await self.request(method, unstructure(params))
+        raw = await self.request(method, wire_params(params))
         try:
             return CONVERTER.structure(raw, result_type)
         except (RpcError, TypeError, ValueError) as exc:
@@ -154,13 +162,13 @@ class ExecClient:
         if pid in self._processes:
             raise errors.process_exists(pid)
         params = m.ProcessStartParams(
-            process_id=pid, argv=argv, cwd=cwd, env=env, tty=tty, arg0=arg0,
+            process_id=pid, argv=argv, cwd=CwdPath(cwd), env=env, tty=tty, arg0=arg0,
             pipe_stdin=pipe_stdin, size=size,
         )
         process = RemoteProcess(self, pid, tty)
         self._processes[pid] = process
         try:
-            await self._start(process, unstructure(params))
+            await self._start(process, wire_params(params))
         except BaseException:
             self._unregister(process)
             raise
@@ -324,7 +332,8 @@ async def open_client_with(
         try:
             yield client
         finally:
-            client._supervisor.close()
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                await client._supervisor.aclose()
             nursery.cancel_scope.cancel()
 
 

@@ -19,6 +19,7 @@ Rules (pure: no trio, no I/O; the local and the remote `ExecProcess` both use it
 from __future__ import annotations
 
 from collections import deque
+from typing import Protocol
 
 import attrs
 
@@ -135,3 +136,23 @@ class OutputCursor:
         self.exit_code = exit_code
         if signal is not None:
             self.signal = signal
+
+
+class Receiver(Protocol):
+    async def receive(self) -> Output | None: ...
+
+
+@attrs.define(eq=False)
+class OutputIterator:
+    """`async for chunk in process.output()` over anything with `receive()` (None = the end)."""
+
+    _source: Receiver
+
+    def __aiter__(self) -> OutputIterator:
+        return self
+
+    async def __anext__(self) -> Output:
+        item = await self._source.receive()
+        if item is None:
+            raise StopAsyncIteration
+        return item

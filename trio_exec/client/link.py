@@ -67,6 +67,8 @@ class Link:
     tap: Tap | None = None
     label: str = attrs.field(factory=lambda: f"link-{next(_labels)}")
     dead: trio.Event = attrs.field(factory=trio.Event)
+    #: Set once `run` has returned and the socket is closed.
+    finished: trio.Event = attrs.field(factory=trio.Event)
     reason: str = "connection closed"
     close_code: int | None = None
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
@@ -92,6 +94,7 @@ class Link:
             self._die(self.reason)
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                 await self.ws.aclose()
+            self.finished.set()
 
     def kill(self, reason: str) -> None:
         """End the link now (used by the client and by tests breaking a connection on cue)."""

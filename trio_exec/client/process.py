@@ -24,7 +24,7 @@ import trio
 
 from ..proto import b64, errors
 from ..proto.errors import RpcError
-from .cursor import Output, OutputCursor
+from .cursor import Output, OutputCursor, OutputIterator
 from .errors import ClientError, OutputLost, ProcessLost
 from .notifications import (
     ProcessClosedNotification,
@@ -180,20 +180,6 @@ class RemoteProcess:
 
     async def resize(self, rows: int, cols: int) -> None:
         await self._client.process_resize(self.process_id, rows, cols)
-
-
-@attrs.define(eq=False)
-class OutputIterator:
-    _process: RemoteProcess
-
-    def __aiter__(self) -> OutputIterator:
-        return self
-
-    async def __anext__(self) -> Output:
-        item = await self._process.receive()
-        if item is None:
-            raise StopAsyncIteration
-        return item
 
 
 def is_unknown_process(exc: RpcError, process_id: str) -> bool:

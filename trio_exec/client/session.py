@@ -94,12 +94,15 @@ class Supervisor:
         self._set_link(None)
         self.on_fatal(error)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Fail what is pending, close the socket (Close 1000, bounded wait)."""
         self._closing = True
+        link = self.link
         if self.fatal is None:
             self._set_fatal(ConnectionLost("the client was closed"))
-        if self.link is not None:
-            self.link.kill("client closed")
+        if link is not None:
+            link.kill("client closed")
+            await link.finished.wait()
 
     async def current_link(self) -> Link:
         """The live link, waiting through a reconnect. Raises the final `ConnectionLost`."""
@@ -194,7 +197,7 @@ class Supervisor:
             else:
                 self.connections += 1
                 task_status.started(link)
-                await link.dead.wait()
+                await link.finished.wait()  # the close handshake needs trio-websocket's reader
                 nursery.cancel_scope.cancel()
         if failure is not None:
             raise failure

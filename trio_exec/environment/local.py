@@ -1,0 +1,217 @@
+"""The local environment: this machine, through the daemon's own process and fs code.
+
+Rule: no second implementation. Processes are spawned, logged and controlled by the same
+`ProcessTable` / `ManagedProcess` / `spawn` the daemon's sessions use (a local environment is,
+in effect, one session without a connection); files go through the daemon's `LocalFilesystem`.
+What the wire layer does before those calls (the absolute-path rule of `fs/*`, the `argv`
+check of `process/start`) is applied here with the same converter and texts, so local and
+remote cannot drift. Output is followed with the `OutputCursor` over `ManagedProcess.read`
+long-polls, exactly as a remote client follows `process/read`.
+
+Cancellation: closing `open_local_environment` kills and reaps every process it started.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from ..client.cursor import Output, OutputCursor, OutputIterator
+from ..client.errors import OutputLost
+from ..fs.local import LocalFilesystem
+from ..process.managed import ManagedProcess, parse_signal
+from ..process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
+from ..process.table import ProcessTable
+from ..proto import errors
+from ..proto.convert import CONVERTER
+from ..proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from ..proto.process_messages import TerminalSize
+from ..proto.sandbox import SandboxPolicy
+from ..proto.types import AbsPath
+from .base import Capabilities, Environment
+
+#: Each long-poll of a local process's log lasts at most this long before it is renewed.
+LONG_POLL_MS = 60_000
+
+
+async def _no_notifications(payload: bytes) -> None:
+    """A local environment has no connection: its consumers read the log instead."""
+    del payload
+
+
+@attrs.define(eq=False)
+class LocalExecProcess:
+    """Invariant: only `receive` (under `_lock`) moves `_cursor`."""
+
+    _managed: ManagedProcess
+    _cursor: OutputCursor = attrs.field(init=False)
+    _lock: trio.Lock = attrs.field(factory=trio.Lock)
+    _failure: OutputLost | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self._cursor = OutputCursor(self._managed.process_id)
+
+    @property
+    def process_id(self) -> str:
+        return self._managed.process_id
+
+    @property
+    def has_exited(self) -> bool:
+        return self._managed.log.exited
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._managed.exit_code
+
+    @property
+    def signal_name(self) -> str | None:
+        return self._managed.signal_name
+
+    @property
+    def failure(self) -> str | None:
+        return None if self._failure is None else str(self._failure)
+
+    async def receive(self) -> Output | None:
+        async with self._lock:
+            cursor = self._cursor
+            while True:
+                item = cursor.pop()
+                if item is not None:
+                    return item
+                if cursor.finished:
+                    return None
+                if self._failure is not None:
+                    raise self._failure
+                after = cursor.cursor
+                result = await self._managed.read(after, None, LONG_POLL_MS)
+                try:
+                    cursor.apply_read(after, result)
+                except OutputLost as lost:
+                    self._failure = lost
+
+    def output(self) -> OutputIterator:
+        return OutputIterator(self)
+
+    async def wait(self) -> int:
+        managed = self._managed
+        while not managed.log.exited:
+            await managed.read(managed.log.last_seq, 0, LONG_POLL_MS)
+        assert managed.exit_code is not None
+        return managed.exit_code
+
+    async def write(self, data: bytes, *, close_stdin: bool = False) -> str:
+        return await self._managed.write(data, close_stdin=close_stdin)
+
+    async def terminate(self) -> bool:
+        return self._managed.terminate()
+
+    async def send_signal(self, signal: str) -> bool:
+        sig = parse_signal(signal)
+        if sig is None:
+            raise errors.InvalidParams(f"unknown signal `{signal}`")
+        return self._managed.send_signal(sig)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        if not self._managed.resize(rows, cols):
+            raise errors.InvalidRequest(f"process {self.process_id} has no terminal")
+
+
+@attrs.define(eq=False)
+class LocalExec:
+    _table: ProcessTable
+    _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
+
+    async def start(
+        self,
+        argv: list[str],
+        *,
+        cwd: str,
+        env: dict[str, str],
+        tty: bool = False,
+        arg0: str | None = None,
+        pipe_stdin: bool = False,
+        size: TerminalSize | None = None,
+    ) -> LocalExecProcess:
+        if not argv:
+            raise errors.InvalidParams("argv must not be empty")
+        request = SpawnRequest(
+            argv=list(argv), cwd=cwd, env=dict(env), tty=tty, arg0=arg0, pipe_stdin=pipe_stdin,
+            rows=size.rows if size else DEFAULT_ROWS, cols=size.cols if size else DEFAULT_COLS,
+        )
+        managed = await self._table.start(str(next(self._ids)), request)
+        managed.publish()
+        return LocalExecProcess(managed)
+
+
+def _absolute(path: str) -> str:
+    """The wire's `AbsolutePathBuf` rule: absolute or -32602, normalised lexically."""
+    return str(CONVERTER.structure(path, AbsPath))
+
+
+@attrs.define(eq=False)
+class LocalFiles:
+    """`LocalFilesystem` behind the same path rule as the daemon's `fs/*` params."""
+
+    _fs: LocalFilesystem
+
+    async def read_file(self, path: str, *, sandbox: SandboxPolicy | None = None) -> bytes:
+        return await self._fs.read_file(_absolute(path), sandbox=sandbox)
+
+    async def write_file(
+        self, path: str, data: bytes, *, sandbox: SandboxPolicy | None = None
+    ) -> None:
+        await self._fs.write_file(_absolute(path), data, sandbox=sandbox)
+
+    async def create_directory(
+        self, path: str, *, recursive: bool = True, sandbox: SandboxPolicy | None = None
+    ) -> None:
+        await self._fs.create_directory(_absolute(path), recursive=recursive, sandbox=sandbox)
+
+    async def get_metadata(
+        self, path: str, *, sandbox: SandboxPolicy | None = None
+    ) -> FsGetMetadataResult:
+        return await self._fs.get_metadata(_absolute(path), sandbox=sandbox)
+
+    async def read_directory(
+        self, path: str, *, sandbox: SandboxPolicy | None = None
+    ) -> list[FsDirectoryEntry]:
+        return await self._fs.read_directory(_absolute(path), sandbox=sandbox)
+
+    async def remove(
+        self,
+        path: str,
+        *,
+        recursive: bool = True,
+        force: bool = True,
+        sandbox: SandboxPolicy | None = None,
+    ) -> None:
+        await self._fs.remove(_absolute(path), recursive=recursive, force=force, sandbox=sandbox)
+
+    async def copy(
+        self, source: str, destination: str, *, recursive: bool, sandbox: SandboxPolicy | None = None
+    ) -> None:
+        await self._fs.copy(
+            _absolute(source), _absolute(destination), recursive=recursive, sandbox=sandbox
+        )
+
+
+@asynccontextmanager
+async def open_local_environment(
+    fs: LocalFilesystem | None = None,
+) -> AsyncIterator[Environment]:
+    """The local environment, for the duration of the block."""
+    async with trio.open_nursery() as nursery:
+        table = ProcessTable(nursery, _no_notifications)
+        try:
+            yield Environment(
+                kind="local",
+                capabilities=Capabilities(exec_enabled=True, filesystem_enabled=True),
+                exec=LocalExec(table),
+                filesystem=LocalFiles(fs if fs is not None else LocalFilesystem()),
+            )
+        finally:
+            nursery.cancel_scope.cancel()

@@ -9,6 +9,9 @@ Rules:
   filesystem) and the params, and return a result object. Work that must happen after the
   response is queued (publishing a process, opening a resumed session's notifications) is
   registered with `ctx.after_reply`.
+- Each request runs inside a `dialect.scope`: the dialect is detected from the method and the
+  raw params' member names before structuring, refined by the path members while structuring
+  (`proto/dialect.py` states the rule), and read by the handlers through `dialect.current()`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from . import __version__
 from .fs.handlers import FS_HANDLERS
 from .fs.local import LocalFilesystem
 from .process.handlers import PROCESS_HANDLERS
-from .proto import errors, methods
+from .proto import dialect, errors, methods
 from .proto.convert import structure_params, unstructure
 from .proto.session_messages import InitializeParams, InitializeResult, ServerInfo
 from .session.registry import SessionRegistry
@@ -142,10 +145,13 @@ async def call(ctx: CallContext, method: str, raw_params: Any) -> Any:
     handler = HANDLERS.get(method)
     if spec is None or handler is None:
         raise errors.method_not_found(method)
-    params: Any = structure_params(raw_params, spec.params)
-    if spec.service is not None:
-        check_gate(ctx.conn, spec.service)
-    return unstructure(await handler(ctx, params))
+    form = dialect.detect(raw_params, method_is_v0169=spec.v0169_only)
+    with dialect.scope(form):
+        params: Any = structure_params(raw_params, spec.params)
+        if spec.service is not None:
+            check_gate(ctx.conn, spec.service)
+        result = await handler(ctx, params)
+    return unstructure(result)
 
 
 def handle_notification(conn: ConnectionState, method: str) -> None:

@@ -20,6 +20,10 @@ Rules (protocol.md section 12, the reference's observed behaviour):
   existing ones, skipping FIFOs, sockets and devices inside the tree). Refusals, in order: a
   directory without `recursive`, a destination equal to or inside the source directory (judged
   on resolved paths), a source that is not a file, directory or symlink.
+- 0.169 behaviours, asked for by flag: getMetadata `detailed` adds `isSymlink` (the path
+  itself) and `size` (what it resolves to); readDirectory `omit_dangling` leaves out entries
+  whose target cannot be examined; readFile `refuse_directory` answers -32600
+  ``path `<path>` is not a file`` for a directory.
 - The fix: copying a file onto itself (same inode) leaves it alone (the reference truncated it).
 """
 
@@ -45,10 +49,13 @@ COPY_INTO_ITSELF = "fs/copy cannot copy a directory to itself or one of its desc
 COPY_UNSUPPORTED = "fs/copy only supports regular files, directories, and symlinks"
 
 
-def read_file(path: str) -> bytes:
+def read_file(path: str, *, refuse_directory: bool = False) -> bytes:
     """The whole file. One `read` of the size the metadata announces (no buffer regrowth, no
     extra copy), then more reads until EOF for files that report no size (`/proc`)."""
-    if os.stat(path).st_size > READ_FILE_LIMIT:
+    info = os.stat(path)
+    if refuse_directory and stat.S_ISDIR(info.st_mode):
+        raise InvalidRequest(f"path `{path}` is not a file")
+    if info.st_size > READ_FILE_LIMIT:
         raise InvalidRequest(FILE_TOO_LARGE)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -100,29 +107,38 @@ def _epoch_ms(ns: int) -> int:
     return max(0, ns // 1_000_000)
 
 
-def get_metadata(path: str) -> FsGetMetadataResult:
+def get_metadata(path: str, *, detailed: bool = False) -> FsGetMetadataResult:
     info = os.stat(path)
     birth: float | None = getattr(info, "st_birthtime", None)
     return FsGetMetadataResult(
         is_directory=stat.S_ISDIR(info.st_mode),
         is_file=stat.S_ISREG(info.st_mode),
+        is_symlink=os.path.islink(path) if detailed else None,
+        size=info.st_size if detailed else None,
         created_at_ms=0 if birth is None else _epoch_ms(int(birth * 1_000_000_000)),
         modified_at_ms=_epoch_ms(info.st_mtime_ns),
     )
 
 
-def _entry_kind(entry: os.DirEntry[bytes]) -> tuple[bool, bool]:
+def _entry_kind(entry: os.DirEntry[bytes]) -> tuple[bool, bool] | None:
+    """(is_directory, is_file), or None when the entry's target cannot be examined."""
     try:
+        if entry.is_symlink():
+            info = entry.stat()
+            return stat.S_ISDIR(info.st_mode), stat.S_ISREG(info.st_mode)
         return entry.is_dir(), entry.is_file()
     except OSError:
-        return False, False
+        return None
 
 
-def read_directory(path: str) -> list[FsDirectoryEntry]:
+def read_directory(path: str, *, omit_dangling: bool = False) -> list[FsDirectoryEntry]:
     entries = []
     with os.scandir(os.fsencode(path)) as listing:
         for entry in listing:
-            is_directory, is_file = _entry_kind(entry)
+            kind = _entry_kind(entry)
+            if kind is None and omit_dangling:
+                continue
+            is_directory, is_file = kind or (False, False)
             entries.append(
                 FsDirectoryEntry(
                     file_name=entry.name.decode("utf-8", "replace"),

@@ -3,24 +3,31 @@
 Rule: handlers only translate. Defaults of absent members (`fs/remove`: recursive and force;
 `fs/createDirectory`: recursive) and base64 live here; every filesystem decision lives in
 `LocalFilesystem`. Base64 work on large payloads runs in a worker thread, like the I/O.
+
+Dialects (`proto/dialect.py`): a 0.169-dialect request has its `sandbox` context honoured and
+its `sandboxPolicy` ignored (a 0.120 one the reverse), gets the 0.169 behaviours (detailed
+metadata, dangling entries omitted, a directory read refused with -32600), and paths in its
+result (`fs/canonicalize`) in the form it sent them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pybase64
 import trio
 
-from trio_exec.proto import b64
+from trio_exec.proto import b64, dialect
 from trio_exec.proto import methods as m
 from trio_exec.proto.errors import InvalidRequest
 from trio_exec.proto.fs_messages import (
+    FsCanonicalizeParams,
     FsCopyParams,
     FsCreateDirectoryParams,
     FsGetMetadataParams,
     FsGetMetadataResult,
+    FsPathResult,
     FsReadDirectoryParams,
     FsReadDirectoryResult,
     FsReadFileParams,
@@ -29,11 +36,31 @@ from trio_exec.proto.fs_messages import (
     FsWriteFileParams,
 )
 from trio_exec.proto.process_messages import EmptyResult
+from trio_exec.proto.sandbox import SandboxPolicy
+from trio_exec.proto.sandbox_context import SandboxContext
 
 from .local import LocalFilesystem
 
 #: Payloads at least this big are base64-coded in a worker thread, off the event loop.
 THREAD_CODEC_BYTES = 1024 * 1024
+
+
+class _HasSandboxes(Protocol):
+    @property
+    def sandbox_policy(self) -> SandboxPolicy | None: ...
+    @property
+    def sandbox(self) -> SandboxContext | None: ...
+
+
+def _sandboxes(params: _HasSandboxes) -> dict[str, Any]:
+    """The sandbox keyword arguments of a `LocalFilesystem` call, for the request's dialect."""
+    if dialect.current().is_v0169:
+        return {"context": params.sandbox}
+    return {"sandbox": params.sandbox_policy}
+
+
+def _v0169() -> bool:
+    return dialect.current().is_v0169
 
 
 def _default(value: bool | None, default: bool) -> bool:
@@ -47,7 +74,7 @@ def _encode_payload(data: bytes) -> str:
 
 
 async def read_file(fs: LocalFilesystem, params: FsReadFileParams) -> FsReadFileResult:
-    data = await fs.read_file(params.path, sandbox=params.sandbox_policy)
+    data = await fs.read_file(params.path, refuse_directory=_v0169(), **_sandboxes(params))
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
     encoded = await trio.to_thread.run_sync(_encode_payload, data, abandon_on_cancel=True)
@@ -78,7 +105,7 @@ async def write_file(fs: LocalFilesystem, params: FsWriteFileParams) -> EmptyRes
         data = await trio.to_thread.run_sync(
             _decode_payload, params.data_base64, abandon_on_cancel=True
         )
-    await fs.write_file(params.path, data, sandbox=params.sandbox_policy)
+    await fs.write_file(params.path, data, **_sandboxes(params))
     return EmptyResult()
 
 
@@ -86,19 +113,19 @@ async def create_directory(fs: LocalFilesystem, params: FsCreateDirectoryParams)
     await fs.create_directory(
         params.path,
         recursive=_default(params.recursive, True),
-        sandbox=params.sandbox_policy,
+        **_sandboxes(params),
     )
     return EmptyResult()
 
 
 async def get_metadata(fs: LocalFilesystem, params: FsGetMetadataParams) -> FsGetMetadataResult:
-    return await fs.get_metadata(params.path, sandbox=params.sandbox_policy)
+    return await fs.get_metadata(params.path, detailed=_v0169(), **_sandboxes(params))
 
 
 async def read_directory(
     fs: LocalFilesystem, params: FsReadDirectoryParams
 ) -> FsReadDirectoryResult:
-    entries = await fs.read_directory(params.path, sandbox=params.sandbox_policy)
+    entries = await fs.read_directory(params.path, omit_dangling=_v0169(), **_sandboxes(params))
     return FsReadDirectoryResult(entries=entries)
 
 
@@ -107,7 +134,7 @@ async def remove(fs: LocalFilesystem, params: FsRemoveParams) -> EmptyResult:
         params.path,
         recursive=_default(params.recursive, True),
         force=_default(params.force, True),
-        sandbox=params.sandbox_policy,
+        **_sandboxes(params),
     )
     return EmptyResult()
 
@@ -117,9 +144,14 @@ async def copy(fs: LocalFilesystem, params: FsCopyParams) -> EmptyResult:
         params.source_path,
         params.destination_path,
         recursive=params.recursive,
-        sandbox=params.sandbox_policy,
+        **_sandboxes(params),
     )
     return EmptyResult()
+
+
+async def canonicalize(fs: LocalFilesystem, params: FsCanonicalizeParams) -> FsPathResult:
+    resolved = await fs.canonicalize(params.path, context=params.sandbox)
+    return FsPathResult(path=dialect.current().path_out(resolved))
 
 
 Handler = Callable[[LocalFilesystem, Any], Awaitable[object]]
@@ -132,4 +164,5 @@ FS_HANDLERS: dict[str, Handler] = {
     m.FS_READ_DIRECTORY: read_directory,
     m.FS_REMOVE: remove,
     m.FS_COPY: copy,
+    m.FS_CANONICALIZE: canonicalize,
 }

@@ -6,12 +6,18 @@ large the file. Failures come out as the wire's `RpcError`s: the protocol's refu
 `InvalidRequest`, OS errors through `from_os_error` (ENOENT → -32004, the rest → -32603, Rust's
 texts). The daemon's `fs/*` handlers and the local `Environment` both call this class.
 
+Dialects: `sandbox` is the 0.120 `SandboxPolicy` (checked by `policy.check`), `context` the
+0.169 `SandboxContext` (checked by `context_policy.check`); a caller passes at most one. The
+keyword flags select the 0.169 behaviours (`detailed` metadata, `omit_dangling` directory
+entries, `refuse_directory` reads).
+
 Cancellation: every method returns promptly when cancelled (the worker thread is abandoned);
 an operation that already started may still complete in the background.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,8 +27,9 @@ import trio
 from trio_exec.proto.errors import from_os_error
 from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
 from trio_exec.proto.sandbox import SandboxPolicy
+from trio_exec.proto.sandbox_context import SandboxContext
 
-from . import blocking
+from . import blocking, context_policy
 from .policy import Access, ServerPaths, check
 
 T = TypeVar("T")
@@ -60,55 +67,108 @@ class LocalFilesystem:
         sandbox: SandboxPolicy | None,
         checks: list[Check],
         operation: Callable[[], T],
+        context: SandboxContext | None = None,
     ) -> T:
         def work() -> T:
             try:
                 for path, access, follow_leaf in checks:
                     check(sandbox, path, access, self._server, follow_leaf=follow_leaf)
+                    context_policy.check(
+                        context, path, access, self._server, follow_leaf=follow_leaf
+                    )
                 return operation()
             except OSError as exc:
                 raise from_os_error(exc) from exc
 
         return await trio.to_thread.run_sync(work, abandon_on_cancel=True)
 
-    async def read_file(self, path: str, *, sandbox: SandboxPolicy | None = None) -> bytes:
+    async def read_file(
+        self,
+        path: str,
+        *,
+        sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
+        refuse_directory: bool = False,
+    ) -> bytes:
         """The file's bytes (symlinks followed); -32600 when larger than 512 MiB."""
         return await self._run(
-            sandbox, [(path, Access.READ, True)], lambda: blocking.read_file(path)
+            sandbox,
+            [(path, Access.READ, True)],
+            lambda: blocking.read_file(path, refuse_directory=refuse_directory),
+            context,
         )
 
     async def write_file(
-        self, path: str, data: bytes, *, sandbox: SandboxPolicy | None = None
+        self,
+        path: str,
+        data: bytes,
+        *,
+        sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
     ) -> None:
         """Create or truncate `path` and write `data`; parents are not created."""
         await self._run(
-            sandbox, [(path, Access.WRITE, True)], lambda: blocking.write_file(path, data)
+            sandbox,
+            [(path, Access.WRITE, True)],
+            lambda: blocking.write_file(path, data),
+            context,
         )
 
     async def create_directory(
-        self, path: str, *, recursive: bool = True, sandbox: SandboxPolicy | None = None
+        self,
+        path: str,
+        *,
+        recursive: bool = True,
+        sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
     ) -> None:
         """`mkdir -p` (the default), or a single `mkdir` when not `recursive`."""
         await self._run(
             sandbox,
             [(path, Access.WRITE, True)],
             lambda: blocking.create_directory(path, recursive=recursive),
+            context,
         )
 
     async def get_metadata(
-        self, path: str, *, sandbox: SandboxPolicy | None = None
+        self,
+        path: str,
+        *,
+        sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
+        detailed: bool = False,
     ) -> FsGetMetadataResult:
-        """Type and times of `path` (symlinks followed)."""
+        """Type and times of `path` (symlinks followed); `detailed` adds `isSymlink`, `size`."""
         return await self._run(
-            sandbox, [(path, Access.READ, True)], lambda: blocking.get_metadata(path)
+            sandbox,
+            [(path, Access.READ, True)],
+            lambda: blocking.get_metadata(path, detailed=detailed),
+            context,
         )
 
     async def read_directory(
-        self, path: str, *, sandbox: SandboxPolicy | None = None
+        self,
+        path: str,
+        *,
+        sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
+        omit_dangling: bool = False,
     ) -> list[FsDirectoryEntry]:
         """The entries of directory `path`, in readdir order."""
         return await self._run(
-            sandbox, [(path, Access.READ, True)], lambda: blocking.read_directory(path)
+            sandbox,
+            [(path, Access.READ, True)],
+            lambda: blocking.read_directory(path, omit_dangling=omit_dangling),
+            context,
+        )
+
+    async def canonicalize(
+        self, path: str, *, context: SandboxContext | None = None
+    ) -> str:
+        """`path` with every symlink resolved; the path must exist."""
+        return await self._run(
+            None, [(path, Access.READ, True)], lambda: os.path.realpath(path, strict=True),
+            context,
         )
 
     async def remove(
@@ -118,12 +178,14 @@ class LocalFilesystem:
         recursive: bool = True,
         force: bool = True,
         sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
     ) -> None:
         """Remove `path` itself (a symlink is unlinked); `force` ignores a missing path."""
         await self._run(
             sandbox,
             [(path, Access.WRITE, False)],
             lambda: blocking.remove(path, recursive=recursive, force=force),
+            context,
         )
 
     async def copy(
@@ -133,10 +195,12 @@ class LocalFilesystem:
         *,
         recursive: bool,
         sandbox: SandboxPolicy | None = None,
+        context: SandboxContext | None = None,
     ) -> None:
         """Copy a file, a symlink (as a symlink) or, with `recursive`, a directory tree."""
         await self._run(
             sandbox,
             [(source, Access.READ, False), (destination, Access.WRITE, True)],
             lambda: blocking.copy(source, destination, recursive=recursive),
+            context,
         )

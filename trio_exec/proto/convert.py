@@ -11,6 +11,9 @@ Rules:
   missing required fields in declaration order, as serde does. Unknown members are ignored.
 - "Absent" and "null" are the same for `X | None` fields; a field with `omit_if_none` metadata
   is left out of an unstructured result when it is None (the additive extension members).
+- Path members (`AbsPath`, `CwdPath`) accept both dialects' forms, per member: a `file:` URI
+  or a plain path; each one tells `dialect.note_path` which form it was, and a refused one gets
+  the text of the request's dialect (see `proto/dialect.py`).
 - A message class may name its Rust counterpart with `__rust_name__` and its field count with
   `__rust_len__` (only the error texts use them).
 
@@ -30,8 +33,9 @@ from typing import Any
 import attrs
 import cattrs
 
+from . import dialect, uri
 from .errors import InvalidParams
-from .types import INT_RANGES, AbsPath
+from .types import INT_RANGES, AbsPath, CwdPath
 
 RELATIVE_PATH_TEXT = "AbsolutePathBuf deserialized without a base path"
 
@@ -113,9 +117,29 @@ def _int_hook(kind: object) -> Callable[[object, object], int]:
 def _structure_abs_path(value: object, _: object) -> str:
     if not isinstance(value, str):
         raise invalid_type(value, "a string")
+    if uri.is_uri(value):
+        path = uri.from_uri(value)
+        dialect.note_path(is_uri=True)
+        return normalize_abs_path(path)
     if not posixpath.isabs(value):
+        if dialect.current().is_v0169:
+            raise uri.parse_scheme_error(value)
         raise InvalidParams(RELATIVE_PATH_TEXT)
+    dialect.note_path(is_uri=False)
     return normalize_abs_path(value)
+
+
+def _structure_cwd_path(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise invalid_type(value, "a string")
+    if uri.is_uri(value):
+        path = uri.from_uri(value)
+        dialect.note_path(is_uri=True)
+        return normalize_abs_path(path)
+    if dialect.current().is_v0169 and not posixpath.isabs(value):
+        raise uri.parse_scheme_error(value)
+    dialect.note_path(is_uri=False)
+    return value
 
 
 def _is_optional(tp: object) -> bool:
@@ -140,6 +164,7 @@ def make_converter() -> cattrs.Converter:
     for kind in INT_RANGES:
         conv.register_structure_hook(kind, _int_hook(kind))
     conv.register_structure_hook(AbsPath, _structure_abs_path)
+    conv.register_structure_hook(CwdPath, _structure_cwd_path)
 
     def structure_optional(value: object, tp: object) -> object:
         if value is None:

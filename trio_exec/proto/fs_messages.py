@@ -3,6 +3,10 @@
 Rule: the `sandboxPolicy` member is decoded while the params are structured (by the hook
 registered here), so a bad policy is -32602 with serde's text before any handshake check, and
 the fs service only ever sees a `SandboxPolicy` object or None.
+
+The 0.169 dialect's members are additive here: `sandbox` (a `SandboxContext`, honoured only on
+0.169-dialect requests, as `sandboxPolicy` only on 0.120 ones), and the `isSymlink`/`size`
+members of `fs/getMetadata`, left out (None) of 0.120 answers.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from typing import Any, ClassVar
 import attrs
 import cattrs
 
-from . import sandbox
+from . import sandbox, sandbox_context
 from .sandbox import SandboxPolicy
-from .types import AbsPath
+from .sandbox_context import SandboxContext
+from .types import U64, AbsPath, omit_if_none
 
 
 @attrs.frozen(kw_only=True)
@@ -23,6 +28,7 @@ class FsReadFileParams:
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +43,7 @@ class FsWriteFileParams:
     path: AbsPath
     data_base64: str
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -46,6 +53,7 @@ class FsCreateDirectoryParams:
     path: AbsPath
     recursive: bool | None = None
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -54,12 +62,17 @@ class FsGetMetadataParams:
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
 
 
 @attrs.frozen(kw_only=True)
 class FsGetMetadataResult:
     is_directory: bool
     is_file: bool
+    #: 0.169: whether the path itself is a symlink (the other members follow it).
+    is_symlink: bool | None = attrs.field(default=None, metadata=omit_if_none())
+    #: 0.169: the size in bytes of what the path resolves to.
+    size: int | None = attrs.field(default=None, metadata=omit_if_none())
     created_at_ms: int
     modified_at_ms: int
 
@@ -70,6 +83,7 @@ class FsReadDirectoryParams:
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +106,7 @@ class FsRemoveParams:
     recursive: bool | None = None
     force: bool | None = None
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +117,32 @@ class FsCopyParams:
     destination_path: AbsPath
     recursive: bool
     sandbox_policy: SandboxPolicy | None = None
+    sandbox: SandboxContext | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsCanonicalizeParams:
+    __rust_name__: ClassVar[str] = "FsCanonicalizeParams"
+    path: AbsPath
+    sandbox: SandboxContext | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsPathResult:
+    path: str
+
+
+@attrs.frozen(kw_only=True)
+class FsWatchMissingParams:
+    __rust_name__: ClassVar[str] = "FsWatchMissingParams"
+    watch_id: U64
+    missing: list[AbsPath]
+    present: AbsPath | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FsWatchMissingResult:
+    watching: bool
 
 
 def _is_policy(tp: Any) -> bool:
@@ -112,3 +153,4 @@ def register_hooks(conv: cattrs.Converter) -> None:
     """The sandbox policy, both ways: decoded with serde's texts, encoded in its map form."""
     conv.register_structure_hook(SandboxPolicy, lambda value, _: sandbox.decode(value))
     conv.register_unstructure_hook_func(_is_policy, sandbox.encode)
+    sandbox_context.register_hooks(conv)

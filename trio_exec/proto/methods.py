@@ -33,9 +33,17 @@ FS_GET_METADATA = "fs/getMetadata"
 FS_READ_DIRECTORY = "fs/readDirectory"
 FS_REMOVE = "fs/remove"
 FS_COPY = "fs/copy"
+FS_CANONICALIZE = "fs/canonicalize"
+FS_WATCH_MISSING = "fs/watchMissing"
+FS_MISSING_CHANGED = "fs/missingChanged"
+
+ENVIRONMENT_INFO = "environment/info"
+ENVIRONMENT_STATUS = "environment/status"
+ENVIRONMENT_CONFIG_READ = "environmentConfig/read"
 
 EXEC = "exec"
 FILESYSTEM = "filesystem"
+ENVIRONMENT = "environment info"
 
 
 @attrs.frozen
@@ -45,6 +53,8 @@ class MethodSpec:
     service: str | None
     #: Part of the reference's 0.120 method set (the others are trio-exec extensions).
     reference: bool = True
+    #: Exists only in the 0.169 dialect: calling it is a dialect signal (`proto/dialect.py`).
+    v0169_only: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -65,5 +75,6 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(FS_READ_DIRECTORY, m.FsReadDirectoryParams, FILESYSTEM),
         MethodSpec(FS_REMOVE, m.FsRemoveParams, FILESYSTEM),
         MethodSpec(FS_COPY, m.FsCopyParams, FILESYSTEM),
+        MethodSpec(FS_CANONICALIZE, m.FsCanonicalizeParams, FILESYSTEM, v0169_only=True),
     )
 }

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import attrs
 
-from .types import I32, U16, U64, Usize, omit_if_none
+from .types import I32, U16, U64, CwdPath, Usize, omit_if_none
 
 
 @attrs.frozen(kw_only=True)
@@ -26,7 +26,7 @@ class ProcessStartParams:
 
     process_id: str
     argv: list[str]
-    cwd: str
+    cwd: CwdPath
     env: dict[str, str]
     tty: bool
     arg0: str | None = None

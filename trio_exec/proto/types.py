@@ -15,6 +15,8 @@ U16 = NewType("U16", int)
 
 #: An absolute path (the reference's `AbsolutePathBuf`); relative paths are refused.
 AbsPath = NewType("AbsPath", str)
+#: A working directory: a `file:` URI (0.169) or a plain path, relative ones allowed (0.120).
+CwdPath = NewType("CwdPath", str)
 
 INT_RANGES: dict[object, tuple[str, int, int]] = {
     U64: ("u64", 0, 2**64 - 1),

@@ -72,7 +72,7 @@ def test_a_port_in_use_is_one_line_on_stderr_and_exit_1() -> None:
         port = taken.getsockname()[1]
         done = run_serve("--listen", f"ws://127.0.0.1:{port}")
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == ["Error: Address already in use (os error 98)"]
+    assert done.stderr.strip().splitlines() == ["Error: Address in use (os error 98)"]
 
 
 def test_ipv6_literal_prints_the_bound_url() -> None:

@@ -503,37 +503,19 @@ async def test_bad_policy_is_invalid_params_even_before_initialize(
         )
 
 
-# --- texts trio-exec does not match yet (owned outside trio_exec/fs) --------------------------
-
-
-def known_gap(request: pytest.FixtureRequest, fs_server: FsServer, reason: str) -> None:
-    """Expect a failure on trio-exec only: strict, so the fix shows up as XPASS → failure."""
-    if not fs_server.is_reference:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+# --- texts that follow the reference's libc (musl) and decoder -----------------------------
 
 
 async def test_symlink_loop_text(
-    request: pytest.FixtureRequest, fs_server: FsServer, client: WireClient, work: Path
+    client: WireClient, work: Path
 ) -> None:
-    known_gap(
-        request,
-        fs_server,
-        "trio_exec/proto/errors.py takes OS texts from glibc (`Too many levels of symbolic "
-        "links`); the reference is a musl build (`Symbolic link loop`)",
-    )
     (work / "loop").symlink_to("loop")
     assert await call(client, "fs/readFile", {"path": str(work / "loop")}) == err(ELOOP)
 
 
 async def test_path_of_the_wrong_type(
-    request: pytest.FixtureRequest, fs_server: FsServer, client: WireClient
+    client: WireClient,
 ) -> None:
-    known_gap(
-        request,
-        fs_server,
-        "trio_exec/proto/convert.py says `expected a string` for an AbsolutePathBuf; serde "
-        "says `expected path string`",
-    )
     assert await call(client, "fs/getMetadata", {"path": 5}) == err(
         {"code": -32602, "message": "invalid type: integer `5`, expected path string"}
     )
@@ -548,15 +530,12 @@ async def test_path_of_the_wrong_type(
         ("aGVsbA===", "Invalid symbol 61, offset 6."),
     ],
 )
-async def test_base64_texts_not_matched_yet(
-    request: pytest.FixtureRequest,
-    fs_server: FsServer,
+async def test_base64_texts_of_the_reference(
     client: WireClient,
     work: Path,
     data: str,
     text: str,
 ) -> None:
-    known_gap(request, fs_server, "trio_exec/proto/b64.py explains these inputs differently")
     params = {"path": str(work / "b"), "dataBase64": data}
     assert await call(client, "fs/writeFile", params) == invalid(
         f"fs/writeFile requires valid base64 dataBase64: {text}"

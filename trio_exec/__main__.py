@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import trio
 
 from .config import Config, ConfigError, parse_listen_url
+from .proto.errors import os_error_text
 
 
 def _positive_or_zero(text: str) -> float:
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-grace", type=_positive_or_zero, default=10.0,
                        help="seconds allowed for a graceful shutdown (default 10)")
     serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
+    from . import cli_exec
+
+    cli_exec.configure_parser(
+        commands.add_parser("exec", help="run a command through an exec-server")
+    )
     return parser
 
 
@@ -97,11 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             return 1
         except OSError as exc:
-            print(f"Error: {exc.strerror} (os error {exc.errno})", file=sys.stderr)
+            print(f"Error: {os_error_text(exc)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 130
         return 0
+    if args.command == "exec":
+        from .cli_exec import run
+
+        return run(args)
     return 2
 
 

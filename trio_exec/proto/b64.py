@@ -20,23 +20,19 @@ class Base64Error(ValueError):
 
 
 def encode(data: bytes) -> str:
-    return pybase64.b64encode(data).decode("ascii")
+    return pybase64.b64encode_as_string(data)
 
 
 def decode(text: str) -> bytes:
+    """Strings go to the C decoder as they are: no copy of a large payload in Python."""
     try:
-        raw = text.encode("ascii")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8")
+        data = pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     else:
-        try:
-            data = pybase64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            if not raw.endswith(b"=") or _last_symbol_is_canonical(raw):
-                return data
-    raise Base64Error(explain(raw))
+        if not text.endswith("=") or _last_symbol_is_canonical(text.encode("ascii")):
+            return data
+    raise Base64Error(explain(text.encode("utf-8")))
 
 
 def _last_symbol_is_canonical(raw: bytes) -> bool:
@@ -54,13 +50,16 @@ def explain(raw: bytes) -> str:
     for offset in range(data_len):
         if raw[offset] not in _ALPHABET:
             return f"Invalid symbol {raw[offset]}, offset {offset}."
-    for offset in range(data_len, len(raw)):
-        if raw[offset] != ord("="):
-            return f"Invalid symbol {ord('=')}, offset {data_len}."
+    padded = len(raw) != data_len
+    misplaced_padding = f"Invalid symbol {ord('=')}, offset {data_len}."
+    if any(byte != ord("=") for byte in raw[data_len:]):
+        return misplaced_padding
     remainder = data_len % 4
     if remainder == 1:
-        return "Invalid input length"
-    if len(raw) % 4 != 0 or (remainder == 0 and len(raw) != data_len):
+        return f"Invalid input length: {len(raw)}"
+    if padded and (len(raw) % 4 != 0 or remainder == 0):
+        return misplaced_padding
+    if not padded and remainder:
         return "Invalid padding"
     if remainder:
         last = raw[data_len - 1]

@@ -116,7 +116,7 @@ def _int_hook(kind: object) -> Callable[[object, object], int]:
 
 def _structure_abs_path(value: object, _: object) -> str:
     if not isinstance(value, str):
-        raise invalid_type(value, "a string")
+        raise invalid_type(value, "path string")
     if uri.is_uri(value):
         path = uri.from_uri(value)
         dialect.note_path(is_uri=True)

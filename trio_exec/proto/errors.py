@@ -111,12 +111,57 @@ def not_acknowledged(service: str) -> InvalidRequest:
     return InvalidRequest(f"client must send initialized before using {service} methods")
 
 
+#: The reference is a static musl binary: its OS error texts are musl's `strerror`, which
+#: differs from glibc's for several codes clients see (`Symbolic link loop`, `I/O error`).
+_MUSL_TEXTS = {
+    errno_codes.EPERM: "Operation not permitted",
+    errno_codes.ENOENT: "No such file or directory",
+    errno_codes.ESRCH: "No such process",
+    errno_codes.EINTR: "Interrupted system call",
+    errno_codes.EIO: "I/O error",
+    errno_codes.ENXIO: "No such device or address",
+    errno_codes.E2BIG: "Argument list too long",
+    errno_codes.ENOEXEC: "Exec format error",
+    errno_codes.EBADF: "Bad file descriptor",
+    errno_codes.ECHILD: "No child process",
+    errno_codes.EAGAIN: "Resource temporarily unavailable",
+    errno_codes.ENOMEM: "Out of memory",
+    errno_codes.EACCES: "Permission denied",
+    errno_codes.EFAULT: "Bad address",
+    errno_codes.EBUSY: "Resource busy",
+    errno_codes.EEXIST: "File exists",
+    errno_codes.EXDEV: "Cross-device link",
+    errno_codes.ENODEV: "No such device",
+    errno_codes.ENOTDIR: "Not a directory",
+    errno_codes.EISDIR: "Is a directory",
+    errno_codes.EINVAL: "Invalid argument",
+    errno_codes.ENFILE: "Too many open files in system",
+    errno_codes.EMFILE: "No file descriptors available",
+    errno_codes.ENOTTY: "Not a tty",
+    errno_codes.ETXTBSY: "Text file busy",
+    errno_codes.EFBIG: "File too large",
+    errno_codes.ENOSPC: "No space left on device",
+    errno_codes.ESPIPE: "Invalid seek",
+    errno_codes.EROFS: "Read-only file system",
+    errno_codes.EMLINK: "Too many links",
+    errno_codes.EPIPE: "Broken pipe",
+    errno_codes.ENAMETOOLONG: "Filename too long",
+    errno_codes.ELOOP: "Symbolic link loop",
+    errno_codes.ENOTEMPTY: "Directory not empty",
+    errno_codes.EADDRINUSE: "Address in use",
+    errno_codes.EADDRNOTAVAIL: "Address not available",
+    errno_codes.EDQUOT: "Quota exceeded",
+    errno_codes.ENOSYS: "Function not implemented",
+    errno_codes.EOPNOTSUPP: "Not supported",
+}
+
+
 def os_error_text(err: OSError) -> str:
-    """An OS error in the Rust `io::Error` style: `No such file or directory (os error 2)`."""
+    """An OS error in the reference's style: `No such file or directory (os error 2)`."""
     code = err.errno
     if code is None:
         return str(err)
-    return f"{os.strerror(code)} (os error {code})"
+    return f"{_MUSL_TEXTS.get(code) or os.strerror(code)} (os error {code})"
 
 
 def from_os_error(err: OSError) -> RpcError:

@@ -96,10 +96,7 @@ async def test_sigterm_shuts_down_gracefully_killing_every_process() -> None:
             pid = int((await client.wait_output("s", b"\n")).decode())
             proc.send_signal(signal.SIGTERM)
             assert (await client.wait_closed()).code == 1001
-        with trio.fail_after(10):
-            while proc.poll() is None:
-                await trio.sleep(0.02)
-        assert proc.returncode == 0
+        assert await trio.to_thread.run_sync(proc.wait, 10) == 0
         assert not alive(pid)
 
 

@@ -145,3 +145,14 @@ async def test_systemd_notify_ready_and_children_never_see_its_variables(tmp_pat
             proc.send_signal(signal.SIGTERM)
             assert notify.recv(4096) == b"STOPPING=1"
             assert proc.wait(timeout=10) == 0
+
+
+async def test_children_inherit_no_descriptor_of_the_daemon() -> None:
+    """The daemon holds listening and connected sockets, pipes of other children and a PTY;
+    a child sees only its own stdin, stdout and stderr (the 3 is `ls`'s own directory fd)."""
+    with daemon() as (_, url):
+        async with session(url) as client:
+            await client.start_ok("held", ["sleep", "1000"], tty=True)
+            for tty in (False, True):
+                output, _ = await client.run(f"fds-{tty}", ["ls", "/proc/self/fd"], tty=tty)
+                assert output.split() == [b"0", b"1", b"2", b"3"], output

@@ -304,6 +304,7 @@ class ExecClient:
 async def open_client_with(
     connector: Connector,
     *,
+    target: str = "the exec-server",
     client_name: str = "trio-exec-client",
     reconnect: ReconnectPolicy | None = DEFAULT_RECONNECT,
     ping_interval: float | None = 20.0,
@@ -312,29 +313,46 @@ async def open_client_with(
 ) -> AsyncIterator[ExecClient]:
     """A client over `connector` (called once per connection attempt). Raises `ConnectFailed`
     when the first connection or handshake fails. On exit every process is abandoned (the
-    server keeps them until its session TTL) and the connection is closed."""
+    server keeps them until its session TTL) and the connection is closed. An exception from
+    the block comes out as itself, not wrapped in an exception group."""
     client = ExecClient()
-    async with trio.open_nursery() as nursery:
-        client._nursery = nursery
-        client._supervisor = Supervisor(
-            connector,
-            client_name,
-            reconnect,
-            on_notification=client._on_notification,
-            on_resumed=client._on_resumed,
-            on_session_lost=client._on_session_lost,
-            on_fatal=client._on_fatal,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            tap=tap,
-        )
-        await nursery.start(client._supervisor.run, nursery)
-        try:
-            yield client
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-                await client._supervisor.aclose()
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            client._nursery = nursery
+            client._supervisor = Supervisor(
+                connector,
+                target,
+                client_name,
+                reconnect,
+                on_notification=client._on_notification,
+                on_resumed=client._on_resumed,
+                on_session_lost=client._on_session_lost,
+                on_fatal=client._on_fatal,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                tap=tap,
+            )
+            await nursery.start(client._supervisor.run, nursery)
+            try:
+                yield client
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                    await client._supervisor.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        sole = _sole_exception(group)
+        if sole is None:
+            raise
+        raise sole from None
+
+
+def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    if len(group.exceptions) != 1:
+        return None
+    inner = group.exceptions[0]
+    if isinstance(inner, BaseExceptionGroup):
+        return _sole_exception(inner)
+    return inner
 
 
 def open_client(
@@ -349,6 +367,7 @@ def open_client(
     """`async with open_client("ws://127.0.0.1:8765") as client: ...`"""
     return open_client_with(
         url_connector(url, auth_token=auth_token),
+        target=url,
         client_name=client_name,
         reconnect=reconnect,
         ping_interval=ping_interval,
@@ -368,6 +387,7 @@ def open_client_over_stream(
     `open_stream` is called again for every reconnect."""
     return open_client_with(
         stream_connector(open_stream),
+        target="the exec-server (stream)",
         client_name=client_name,
         reconnect=reconnect,
         ping_interval=None,

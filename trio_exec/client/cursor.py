@@ -4,7 +4,7 @@ Rules (pure: no trio, no I/O; the local and the remote `ExecProcess` both use it
 - `cursor` is the seq through which every event is accounted for: each output chunk with
   seq <= cursor has been queued exactly once, and exit/close events <= cursor are recorded.
 - A notification is taken only when it carries the very next seq (cursor + 1) and the queue
-  has room. One at or below the cursor is a duplicate and is dropped. One beyond cursor + 1
+  has room (by default it always has: see `DEFAULT_QUEUE_LIMIT`). One at or below the cursor is a duplicate and is dropped. One beyond cursor + 1
   means events are missing (a reconnect, a full queue, a server that reorders): the cursor
   becomes `stale` and the owner must `process/read afterSeq=cursor` to fill the hole.
 - A read result with chunks queues the new ones and moves the cursor to the last; it stays
@@ -27,7 +27,9 @@ from ..proto import b64
 from ..proto.process_messages import ProcessReadResult
 from .errors import OutputLost
 
-DEFAULT_QUEUE_LIMIT = 8 * 1024 * 1024
+#: No limit by default: a client that drops what it received must read it back from the
+#: server's 1 MiB retention, which a fast producer has overwritten by then (OutputLost).
+DEFAULT_QUEUE_LIMIT: int | None = None
 
 
 @attrs.frozen
@@ -45,7 +47,7 @@ class OutputCursor:
     the sum of their sizes; `closed` implies the close event's seq <= `cursor`."""
 
     process_id: str
-    queue_limit: int = DEFAULT_QUEUE_LIMIT
+    queue_limit: int | None = DEFAULT_QUEUE_LIMIT
     cursor: int = 0
     stale: bool = False
     exited: bool = False
@@ -90,7 +92,8 @@ class OutputCursor:
         """A `process/output` notification; whether it was queued."""
         if not self._takes(seq):
             return False
-        if self._queue and self._queued_bytes >= self.queue_limit:
+        limit = self.queue_limit
+        if self._queue and limit is not None and self._queued_bytes >= limit:
             self.stale = True  # the server keeps it; a read fetches it once there is room
             return False
         self._push(Output(seq, stream, b64.decode(chunk_base64)))

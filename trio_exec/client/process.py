@@ -151,6 +151,13 @@ class RemoteProcess:
             changed = self._changed
             await changed.wait()
 
+    def take_queued(self) -> list[Output]:
+        """Every chunk already received, without waiting (for batching writes)."""
+        taken: list[Output] = []
+        while (item := self._cursor.pop()) is not None:
+            taken.append(item)
+        return taken
+
     def output(self) -> OutputIterator:
         """`async for chunk in process.output()`: every chunk once, in order."""
         return OutputIterator(self)

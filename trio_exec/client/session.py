@@ -67,6 +67,7 @@ class Supervisor:
     (and the old one set) whenever `link` or `fatal` changes."""
 
     connector: Connector
+    target: str
     client_name: str
     policy: ReconnectPolicy | None
     on_notification: Callable[[str, Any], None]
@@ -122,7 +123,7 @@ class Supervisor:
         try:
             link = await nursery.start(self._serve_link, None)
         except CONNECT_ERRORS as exc:
-            raise ConnectFailed(f"cannot connect to the exec-server: {_describe(exc)}") from exc
+            raise ConnectFailed(f"cannot connect to {self.target}: {_describe(exc)}") from exc
         self._set_link(link)
         task_status.started()
         while True:
@@ -225,6 +226,10 @@ class Supervisor:
 
 
 def _describe(exc: BaseException) -> str:
+    """A short reason: the OS text of a connect failure (trio hides it in the cause)."""
+    cause = exc.__cause__
+    if isinstance(exc, OSError) and not exc.strerror and isinstance(cause, BaseExceptionGroup):
+        exc = cause.exceptions[0]
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     text = str(exc)

@@ -1,0 +1,255 @@
+"""`trio-exec exec`: run one command through an exec-server, as if it ran here.
+
+Rules:
+- stdout and stderr of the command go to ours (a `--tty` command's PTY to our stdout), each
+  byte exactly once and in order, also across a connection drop (the client resumes the
+  session and catches up with `process/read afterSeq`).
+- Our stdin is forwarded: to the command's stdin pipe (EOF closes it), or with `--tty` to its
+  PTY, with our terminal in raw mode (restored on every exit path) and our window size sent
+  at start and on SIGWINCH (`process/resize`).
+- SIGINT, SIGTERM and SIGHUP received here are forwarded to the command (`process/signal`;
+  `process/terminate` against a server without it).
+- The exit status is the command's: its exit code, 128+n when signal n killed it; 127 when it
+  could not be started; 255 when the server could not be reached or the command's output
+  could not be followed to its end; 2 for a usage error.
+- The command's environment is ours plus `--env K=V` (like codex: the server replaces the
+  child's environment with what the client sends); `--cwd` defaults to our working directory
+  and names a directory on the server: nothing checks it here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import signal
+import sys
+import termios
+import tty as ttymod
+from collections.abc import Iterator, Sequence
+
+import trio
+
+from .client import ClientError, ExecClient, Output, RemoteProcess, open_client
+from .proto.errors import MethodNotFound, RpcError
+from .proto.process_messages import TerminalSize
+from .proto.types import U16
+
+EXIT_USAGE, EXIT_CANNOT_START, EXIT_CLIENT = 2, 127, 255
+READ_SIZE = 64 * 1024
+FORWARDED_SIGNALS = {
+    signal.SIGINT: "interrupt",
+    signal.SIGTERM: "terminate",
+    signal.SIGHUP: "hangup",
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="ws:// or wss:// URL of the exec-server "
+                        "(default: $TRIO_EXEC_SERVER_URL)")
+    parser.add_argument("--tty", action="store_true", help="run the command on a PTY")
+    parser.add_argument("--cwd", help="working directory on the server (default: ours)")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V",
+                        help="set a variable for the command (repeatable)")
+    parser.add_argument("--clear-env", action="store_true",
+                        help="do not pass our environment, only the --env variables")
+    parser.add_argument("--auth-token-file", help="send `Authorization: Bearer <token>`")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                        help="the command and its arguments")
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    argv: list[str] = list(args.argv)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("no command given (trio-exec exec [options] -- CMD ARGS...)")
+    return argv
+
+
+def _environment(args: argparse.Namespace) -> dict[str, str]:
+    env = {} if args.clear_env else dict(os.environ)
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env expects K=V, got {item!r}")
+        env[key] = value
+    return env
+
+
+def _token(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read --auth-token-file: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `exec` subcommand; returns the exit status."""
+    try:
+        url = args.url or os.environ.get("TRIO_EXEC_SERVER_URL")
+        if not url:
+            raise UsageError("no server: pass --url or set TRIO_EXEC_SERVER_URL")
+        argv = _command(args)
+        env = _environment(args)
+        token = _token(args.auth_token_file)
+    except UsageError as exc:
+        print(f"trio-exec exec: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    cwd = args.cwd if args.cwd is not None else os.getcwd()
+    try:
+        return trio.run(_main, url, token, argv, cwd, env, bool(args.tty))
+    except ClientError as exc:
+        print(f"trio-exec exec: {exc}", file=sys.stderr)
+        return EXIT_CLIENT
+    except ValueError as exc:  # a malformed URL
+        print(f"trio-exec exec: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def exit_status(process: RemoteProcess, code: int) -> int:
+    if process.signal_name is not None:
+        try:
+            return 128 + signal.Signals[process.signal_name].value
+        except KeyError:
+            return EXIT_CLIENT
+    return code & 0xFF if code >= 0 else EXIT_CLIENT
+
+
+def _window_size() -> TerminalSize | None:
+    for fd in (0, 1, 2):
+        try:
+            size = os.get_terminal_size(fd)
+        except OSError:
+            continue
+        return TerminalSize(rows=U16(size.lines), cols=U16(size.columns))
+    return None
+
+
+@contextlib.contextmanager
+def _raw_terminal(enabled: bool) -> Iterator[None]:
+    if not enabled or not os.isatty(0):
+        yield
+        return
+    saved = termios.tcgetattr(0)
+    ttymod.setraw(0)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+async def _main(
+    url: str, token: str | None, argv: list[str], cwd: str, env: dict[str, str], tty: bool
+) -> int:
+    async with open_client(url, client_name="trio-exec exec", auth_token=token) as client:
+        try:
+            process = await client.process_start(
+                argv, cwd=cwd, env=env, tty=tty, pipe_stdin=None if tty else True,
+                size=_window_size() if tty else None,
+            )
+        except RpcError as exc:
+            print(f"trio-exec exec: cannot start {argv[0]}: {exc.message}", file=sys.stderr)
+            return EXIT_CANNOT_START
+        with _raw_terminal(tty):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_forward_stdin, process)
+                nursery.start_soon(_forward_signals, client, process, tty)
+                status = await _copy_output(process)
+                nursery.cancel_scope.cancel()
+        if status is not None:
+            return status
+        return exit_status(process, await process.wait())
+
+
+async def _copy_output(process: RemoteProcess) -> int | None:
+    """Until the process is closed; a status to exit with early, or None."""
+    try:
+        async for first in process.output():
+            batch = [first, *process.take_queued()]
+            await trio.to_thread.run_sync(_write_batch, batch)
+    except BrokenPipeError:
+        with contextlib.suppress(RpcError, ClientError):
+            await process.terminate()
+        return 128 + signal.SIGPIPE.value
+    except ClientError as exc:
+        print(f"\r\ntrio-exec exec: {exc}", file=sys.stderr)
+        return EXIT_CLIENT
+    return None
+
+
+def _write_batch(batch: list[Output]) -> None:
+    """Consecutive chunks of one stream are written with one call."""
+    pending: list[bytes] = []
+    fd = 1
+    for chunk in batch:
+        chunk_fd = 2 if chunk.stream == "stderr" else 1
+        if chunk_fd != fd and pending:
+            _write_all(fd, b"".join(pending))
+            pending = []
+        fd = chunk_fd
+        pending.append(chunk.data)
+    if pending:
+        _write_all(fd, b"".join(pending))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_stdin() -> bytes:
+    try:
+        return os.read(0, READ_SIZE)
+    except OSError as exc:
+        if exc.errno in (errno.EBADF, errno.EIO, errno.EINVAL):
+            return b""
+        raise
+
+
+async def _forward_stdin(process: RemoteProcess) -> None:
+    """Our stdin to the command. Cancellation: a read in progress is abandoned (its thread
+    ends with the program)."""
+    while True:
+        data = await trio.to_thread.run_sync(_read_stdin, abandon_on_cancel=True)
+        try:
+            status = await process.write(data, close_stdin=not data and not process.tty)
+        except ClientError as exc:
+            print(f"\r\ntrio-exec exec: input not delivered: {exc}", file=sys.stderr)
+            continue
+        except RpcError:
+            return
+        if not data or status != "accepted":
+            return
+
+
+async def _forward_signals(client: ExecClient, process: RemoteProcess, tty: bool) -> None:
+    wanted = [*FORWARDED_SIGNALS, signal.SIGWINCH] if tty else list(FORWARDED_SIGNALS)
+    with trio.open_signal_receiver(*wanted) as signals:
+        async for signum in signals:
+            with contextlib.suppress(ClientError, RpcError):
+                if signum == signal.SIGWINCH:
+                    size = _window_size()
+                    if size is not None:
+                        await process.resize(size.rows, size.cols)
+                    continue
+                try:
+                    await process.send_signal(FORWARDED_SIGNALS[signal.Signals(signum)])
+                except MethodNotFound:
+                    await process.terminate()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trio-exec exec", description=__doc__)
+    configure_parser(parser)
+    return run(parser.parse_args(argv))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 from pathlib import Path
 
 import pytest
+import trio
 from support.expect import exit_members, signal_exit
 from support.servers import ServerHandle
 from support.wsclient import WireClient, session
@@ -82,15 +84,20 @@ async def test_terminate_kills_the_whole_process_group_with_sigkill(
         )
         pids = dict(line.split("=") for line in output.decode().split())
         background, away = int(pids["bg"]), int(pids["away"])
+        # pidfds become readable when the process exits: the kernel's event, no polling
+        background_fd, away_fd = os.pidfd_open(background), os.pidfd_open(away)
         try:
             assert is_alive(background) and is_alive(away)
             assert await terminate(client, "group") == {"running": True}
             await client.wait_process_closed("group")
             assert b"trapped" not in client.output("group")
-            # the background sleep held the output pipe: closed means it is dead
-            assert not is_alive(background)
+            with trio.fail_after(5):
+                await trio.lowlevel.wait_readable(background_fd)
+            assert select.select([away_fd], [], [], 0)[0] == [], "the escaped child died"
             assert is_alive(away)
         finally:
+            os.close(background_fd)
+            os.close(away_fd)
             for pid in (background, away):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)

@@ -23,9 +23,10 @@ from typing import Any
 import attrs
 import trio
 
-from . import __version__
+from . import __version__, hostenv
 from .fs.handlers import FS_HANDLERS
 from .fs.local import LocalFilesystem
+from .hostenv import HOSTENV_HANDLERS
 from .process.handlers import PROCESS_HANDLERS
 from .proto import dialect, errors, methods
 from .proto.convert import structure_params, unstructure
@@ -113,6 +114,7 @@ async def handle_initialize(ctx: CallContext, params: InitializeParams) -> Initi
     ctx.after_reply(lambda: session.open_sink(attachment, conn.sink))
     return InitializeResult(
         session_id=session.session_id,
+        environment_info=hostenv.environment_info(),
         capabilities=CAPABILITIES,
         server_info=ServerInfo(name="trio-exec", version=__version__),
     )
@@ -128,6 +130,7 @@ def _with_filesystem(fs_handler: Callable[[LocalFilesystem, Any], Awaitable[Any]
 HANDLERS: dict[str, Handler] = {
     methods.INITIALIZE: handle_initialize,
     **PROCESS_HANDLERS,
+    **HOSTENV_HANDLERS,
     **{name: _with_filesystem(fs_handler) for name, fs_handler in FS_HANDLERS.items()},
 }
 

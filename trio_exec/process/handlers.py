@@ -4,14 +4,26 @@ Rule: each handler validates what serde would not (argv empty, base64, signal na
 call on the table or the process, and returns the result object. A long-poll read runs under
 the attachment's guard, so a takeover answers it `session has been resumed by another
 connection`.
+
+0.169 (`proto/dialect.py`): a process started by a 0.169-dialect request remembers it; its
+`envPolicy` builds the environment from the daemon's own (`envpolicy.py`; without one `env` is
+the whole environment, in both dialects); `metadata` is checked and otherwise informational;
+the network members are accepted (trio-exec runs no network proxy). A `sandbox` context that
+restricts the filesystem is refused (-32603): trio-exec has no OS sandbox for children, and
+running one unconfined while reporting it sandboxed would be a lie. The result carries
+`sandboxType: "none"` for 0.169 requests.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from ..proto import b64, errors, methods
+from ..fs import context_policy
+from ..fs.policy import ServerPaths
+from ..proto import b64, dialect, errors, methods
 from ..proto import process_messages as m
+from .envpolicy import build_environment
 from .managed import parse_signal
 from .spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
 
@@ -19,23 +31,43 @@ if TYPE_CHECKING:
     from ..dispatch import CallContext, Handler
 
 
+UNSANDBOXABLE = (
+    "trio-exec cannot run a process inside a filesystem sandbox on this host "
+    "(sandbox.permissions restricts the filesystem); run the turn with full access"
+)
+
+
 async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStartResult:
+    if params.metadata is not None and params.metadata.thread_id is not None:
+        m.check_thread_id(params.metadata.thread_id)
     if not params.argv:
         raise errors.InvalidParams("argv must not be empty")
+    form = dialect.current()
+    if (
+        form.is_v0169
+        and params.sandbox is not None
+        and context_policy.rules(params.sandbox, ServerPaths.from_process()) is not None
+    ):
+        raise errors.InternalError(UNSANDBOXABLE)
+    env = params.env
+    if params.env_policy is not None:
+        env = build_environment(params.env_policy, params.env, os.environ)
     size = params.size
     request = SpawnRequest(
         argv=params.argv,
         cwd=params.cwd,
-        env=params.env,
+        env=env,
         tty=params.tty,
         arg0=params.arg0,
         pipe_stdin=bool(params.pipe_stdin),
         rows=size.rows if size else DEFAULT_ROWS,
         cols=size.cols if size else DEFAULT_COLS,
     )
-    process = await ctx.session.processes.start(params.process_id, request)
+    process = await ctx.session.processes.start(params.process_id, request, form.dialect)
     ctx.after_reply(process.publish)
-    return m.ProcessStartResult(process_id=params.process_id)
+    return m.ProcessStartResult(
+        process_id=params.process_id, sandbox_type="none" if form.is_v0169 else None
+    )
 
 
 async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadResult:
@@ -65,7 +97,9 @@ async def write(ctx: CallContext, params: m.ProcessWriteParams) -> m.ProcessWrit
     process = await ctx.session.processes.get(params.process_id)
     if process is None:
         return m.ProcessWriteResult(status="unknownProcess")
-    status = await process.write(data, close_stdin=bool(params.close_stdin))
+    status = await process.write(
+        data, close_stdin=bool(params.close_stdin), write_id=params.write_id
+    )
     return m.ProcessWriteResult(status=status)
 
 

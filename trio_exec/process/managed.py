@@ -10,6 +10,10 @@ Rules:
 - A long-poll read returns when an event newer than `after_seq` exists, at its deadline, or at
   once when the process is closed (nothing newer will ever come).
 - The entry is forgotten `retention` seconds after close.
+- The process keeps the dialect of its `process/start` (`proto/dialect.py`). A 0.169 process
+  reports a signal death as exit code 128+n (pipe and tty alike), carries `sandboxDenied` in
+  `process/exited` and `process/read`, and de-duplicates `process/write` by `writeId` (a
+  repeated id is acknowledged, not written). A 0.120 process reports -1. Both add `signal`.
 
 Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
 process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
@@ -29,6 +33,7 @@ import trio
 
 from ..proto import b64, methods
 from ..proto.codec import encode_notification
+from ..proto.dialect import Dialect
 from ..proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
 from .outputlog import OutputLog
 from .spawn import Spawned, set_window_size
@@ -77,6 +82,7 @@ class ManagedProcess:
     _notify: Notify
     _forget: Callable[[ManagedProcess], None]
     retention: float
+    dialect: Dialect = Dialect.V0120
     log: OutputLog = attrs.field(factory=OutputLog)
     exit_code: int | None = None
     signal_name: str | None = None
@@ -87,6 +93,11 @@ class ManagedProcess:
     _stdin_open: bool = True
     _open_outputs: int = 0
     _outputs_done: trio.Event = attrs.field(factory=trio.Event)
+    _write_ids: set[str] = attrs.field(factory=set)
+
+    @property
+    def is_v0169(self) -> bool:
+        return self.dialect is Dialect.V0169
 
     @property
     def pid(self) -> int:
@@ -157,7 +168,7 @@ class ManagedProcess:
             await self._outputs_done.wait()
         async with self._record_lock:
             if returncode < 0:
-                self.exit_code = -1
+                self.exit_code = 128 - returncode if self.is_v0169 else -1
                 self.signal_name = signals.Signals(-returncode).name
             else:
                 self.exit_code = returncode
@@ -168,6 +179,8 @@ class ManagedProcess:
                 "seq": seq,
                 "exitCode": self.exit_code,
             }
+            if self.is_v0169:
+                params["sandboxDenied"] = False
             if self.signal_name is not None:
                 params["signal"] = self.signal_name
             await self._notify(encode_notification(methods.PROCESS_EXITED, params))
@@ -226,15 +239,22 @@ class ManagedProcess:
             exit_code=self.exit_code,
             closed=self.log.closed,
             failure=None,
+            sandbox_denied=False if self.is_v0169 else None,
             signal=self.signal_name,
             retention_gap=gap,
         )
 
-    async def write(self, data: bytes, *, close_stdin: bool = False) -> str:
+    async def write(
+        self, data: bytes, *, close_stdin: bool = False, write_id: str | None = None
+    ) -> str:
         """The `process/write` status. Cancellation: a write cut short may have sent a prefix."""
         stdin = self._spawned.stdin
         if stdin is None or not self._stdin_open or self.log.exited:
             return "stdinClosed"
+        if write_id is not None:
+            if write_id in self._write_ids:
+                return "accepted"
+            self._write_ids.add(write_id)
         async with self._stdin_lock:
             if not self._stdin_open:
                 return "stdinClosed"

@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from ..proto import errors
+from ..proto.dialect import Dialect
 from .managed import ManagedProcess, Notify
 from .spawn import SpawnError, SpawnRequest, spawn
 
@@ -30,7 +31,9 @@ class ProcessTable:
     retention: float = DEFAULT_RETENTION
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
 
-    async def start(self, process_id: str, request: SpawnRequest) -> ManagedProcess:
+    async def start(
+        self, process_id: str, request: SpawnRequest, dialect: Dialect = Dialect.V0120
+    ) -> ManagedProcess:
         """Spawn and register. The caller must `publish()` the process once its start
         response is queued. Raises `InvalidRequest` for a duplicate id, `InternalError` with
         the OS text when the spawn fails."""
@@ -56,6 +59,7 @@ class ProcessTable:
             notify=self._notify,
             forget=self._forget,
             retention=self.retention,
+            dialect=dialect,
         )
         self._entries[process_id] = process
         starting.set()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import cattrs
 
-from . import fs_messages
+from . import env_messages, fs_messages, process_messages
+from .env_messages import *  # noqa: F403
 from .fs_messages import *  # noqa: F403
 from .process_messages import *  # noqa: F403
 from .session_messages import *  # noqa: F403
 
 
 def register_message_hooks(conv: cattrs.Converter) -> None:
+    env_messages.register_hooks(conv)
     fs_messages.register_hooks(conv)
+    process_messages.register_hooks(conv)

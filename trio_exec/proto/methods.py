@@ -75,6 +75,11 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(FS_READ_DIRECTORY, m.FsReadDirectoryParams, FILESYSTEM),
         MethodSpec(FS_REMOVE, m.FsRemoveParams, FILESYSTEM),
         MethodSpec(FS_COPY, m.FsCopyParams, FILESYSTEM),
+        MethodSpec(ENVIRONMENT_INFO, m.IgnoredParams, ENVIRONMENT, v0169_only=True),
+        MethodSpec(ENVIRONMENT_STATUS, m.IgnoredParams, ENVIRONMENT, v0169_only=True),
+        MethodSpec(
+            ENVIRONMENT_CONFIG_READ, m.EnvironmentConfigReadParams, ENVIRONMENT, v0169_only=True
+        ),
         MethodSpec(FS_CANONICALIZE, m.FsCanonicalizeParams, FILESYSTEM, v0169_only=True),
     )
 }

@@ -1,15 +1,20 @@
 """`process/*` messages: params and results, with the reference's field names and order.
 
-Members marked `omit_if_none` are trio-exec's additive extensions; a client of the reference
-never sees them unless it uses the extension.
+Members marked `omit_if_none` are trio-exec's additive extensions, or members of the 0.169
+dialect (`sandboxType`, `sandboxDenied`) that only 0.169-dialect processes get; a client of the
+0.120 reference never sees them unless it uses the extension.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import uuid
+from typing import Any, ClassVar, NewType
 
 import attrs
+import cattrs
 
+from .errors import InvalidParams
+from .sandbox_context import SandboxContext
 from .types import I32, U16, U64, CwdPath, Usize, omit_if_none
 
 
@@ -17,6 +22,31 @@ from .types import I32, U16, U64, CwdPath, Usize, omit_if_none
 class TerminalSize:
     rows: U16
     cols: U16
+
+
+#: `core`, `all` or `none`.
+Inherit = NewType("Inherit", str)
+
+
+@attrs.frozen(kw_only=True)
+class EnvPolicy:
+    """0.169: how the child's environment is built from the server's (`process/envpolicy.py`)."""
+
+    __rust_name__: ClassVar[str] = "ExecEnvPolicy"
+    inherit: Inherit
+    ignore_default_excludes: bool
+    exclude: list[str]
+    set: dict[str, str]
+    include_only: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class ExecMetadata:
+    """0.169: informational (`threadId` must be a UUID)."""
+
+    __rust_name__: ClassVar[str] = "ExecMetadata"
+    thread_id: str | None = None
+    tool_call_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -34,11 +64,19 @@ class ProcessStartParams:
     pipe_stdin: bool | None = None
     #: Extension: the PTY size of a tty child (default 24 x 80).
     size: TerminalSize | None = None
+    #: 0.169 members.
+    metadata: ExecMetadata | None = None
+    env_policy: EnvPolicy | None = None
+    sandbox: SandboxContext | None = None
+    enforce_managed_network: bool | None = None
+    managed_network: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ProcessStartResult:
     process_id: str
+    #: 0.169: which OS sandbox the child runs in (`"none"`).
+    sandbox_type: str | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -75,6 +113,8 @@ class ProcessReadResult:
     exit_code: int | None
     closed: bool
     failure: str | None
+    #: 0.169 processes: whether a sandbox denial ended the child.
+    sandbox_denied: bool | None = attrs.field(default=None, metadata=omit_if_none())
     #: Extension: the signal that ended the process (`"SIGKILL"`), when one did.
     signal: str | None = attrs.field(default=None, metadata=omit_if_none())
     #: Extension: present when output the caller asked for is no longer retained.
@@ -90,6 +130,8 @@ class ProcessWriteParams:
     chunk: str
     #: Extension: close the child's stdin after writing `chunk`.
     close_stdin: bool | None = None
+    #: 0.169: a repeated id is acknowledged but not written again.
+    write_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -151,3 +193,36 @@ class ProcessListResult:
 @attrs.frozen(kw_only=True)
 class EmptyResult:
     """`{}`."""
+
+
+_LITERAL_INHERIT = ("core", "all", "none")
+
+
+def _structure_inherit(value: object, _: object) -> str:
+    if not isinstance(value, str) or value not in _LITERAL_INHERIT:
+        from .convert import describe
+
+        if isinstance(value, str):
+            expected = ", ".join(f"`{v}`" for v in _LITERAL_INHERIT)
+            raise InvalidParams(f"unknown variant `{value}`, expected one of {expected}")
+        raise InvalidParams(f"invalid type: {describe(value)}, expected string or map")
+    return value
+
+
+def check_thread_id(value: str) -> None:
+    """`threadId` must parse as a UUID (serde's `uuid` texts for the common failure)."""
+    text = value[9:] if value.startswith("urn:uuid:") else value
+    for index, char in enumerate(text):
+        if char not in "0123456789abcdefABCDEF-{}":
+            raise InvalidParams(
+                "invalid character: expected an optional prefix of `urn:uuid:` followed by "
+                f"[0-9a-fA-F-], found `{char}` at {index + 1}"
+            )
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        raise InvalidParams(f"invalid length: expected 32 hex digits, found {len(text)}") from None
+
+
+def register_hooks(conv: cattrs.Converter) -> None:
+    conv.register_structure_hook(Inherit, _structure_inherit)

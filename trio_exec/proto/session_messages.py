@@ -27,6 +27,8 @@ class ServerInfo:
 @attrs.frozen(kw_only=True)
 class InitializeResult:
     session_id: str
+    #: Additive (the 0.169 dialect's member; the 0.120 client ignores it).
+    environment_info: dict[str, Any] | None = attrs.field(default=None, metadata=omit_if_none())
     #: Additive: which optional services and extension methods this server offers.
     capabilities: dict[str, Any] | None = attrs.field(default=None, metadata=omit_if_none())
     server_info: ServerInfo | None = attrs.field(default=None, metadata=omit_if_none())

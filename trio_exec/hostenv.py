@@ -1,0 +1,114 @@
+"""The host as the 0.169 dialect describes it: `environmentInfo`, `environment/*` and
+`environmentConfig/read`.
+
+Rules (docs/protocol-dialects.md §3.2, §6):
+- `environmentInfo` (the `environment/info` result, also carried by every `initialize`
+  result, which the 0.120 client ignores) holds real values of this daemon: its user's login
+  shell, its version, its working directory, the user's home, `$TMPDIR` (else the system
+  temporary directory), paths as `file://` URIs.
+- `capabilities` steer the 0.169 client: only what trio-exec really serves is `true`
+  (`fsWatchMissing`, `environmentConfigRead`); every other flag the reference sends is `false`.
+- `providerId` identifies this executor: `sha256:` of `trio-exec`, the host name and the uid.
+- `environmentConfig/read`: trio-exec has no codex configuration of its own, so both layer
+  lists are empty; `codexHomeDir` is `$CODEX_HOME`, else `~/.codex` (codex's default).
+- `environment/status` is `{"status": "ready"}` once the daemon answers at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import socket
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .proto import methods
+from .proto.env_messages import EnvironmentConfigReadParams, IgnoredParams
+from .proto.uri import to_uri
+
+if TYPE_CHECKING:
+    from .dispatch import CallContext, Handler
+
+CAPABILITY_FLAGS = (
+    "networkProxyLaunch",
+    "networkProxyReviewDomains",
+    "credentialMasking",
+    "credentialMaskingCustomProviders",
+    "capabilityDiscoverySandbox",
+    "fsWatchMissing",
+    "capabilityDiscoveryV2",
+    "environmentConfigRead",
+    "httpHeaderEnvVars",
+    "sandboxedFileStreaming",
+    "fileWriteStreaming",
+    "shellSnapshotV2",
+    "windowsMxc",
+    "linuxRootWritePreservesDevices",
+    "linuxApprovedRootWritePreservesRestrictions",
+)
+SERVED = frozenset({"fsWatchMissing", "environmentConfigRead"})
+
+
+def _user() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwuid(os.getuid())
+    except KeyError:
+        return None
+
+
+def home_dir() -> str:
+    return os.path.expanduser("~")
+
+
+def environment_info() -> dict[str, Any]:
+    user = _user()
+    shell_path = (user.pw_shell if user else "") or os.environ.get("SHELL") or "/bin/sh"
+    identity = f"trio-exec:{socket.gethostname()}:{os.getuid()}"
+    return {
+        "shell": {"name": os.path.basename(shell_path), "path": shell_path},
+        "executorVersion": __version__,
+        "providerId": "sha256:" + hashlib.sha256(identity.encode()).hexdigest(),
+        "cwd": to_uri(os.getcwd()),
+        "userHomeDir": to_uri(home_dir()),
+        "platformOs": "linux",
+        "prependPathDirs": [],
+        "temporaryDirectories": [],
+        "tempDir": to_uri(tempfile.gettempdir()),
+        "capabilities": {flag: flag in SERVED for flag in CAPABILITY_FLAGS},
+    }
+
+
+async def info(ctx: CallContext, params: IgnoredParams) -> dict[str, Any]:
+    del ctx, params
+    return environment_info()
+
+
+async def status(ctx: CallContext, params: IgnoredParams) -> dict[str, Any]:
+    del ctx, params
+    return {"status": "ready"}
+
+
+def environment_config() -> dict[str, Any]:
+    codex_home = os.environ.get("CODEX_HOME") or os.path.join(home_dir(), ".codex")
+    empty = {"layers": [], "cloudInsertionIndex": 0}
+    return {
+        "userHomeDir": to_uri(home_dir()),
+        "codexHomeDir": to_uri(os.path.abspath(codex_home)),
+        "hostname": socket.gethostname(),
+        "config": dict(empty),
+        "requirements": dict(empty),
+    }
+
+
+async def config_read(ctx: CallContext, params: EnvironmentConfigReadParams) -> dict[str, Any]:
+    del ctx, params
+    return environment_config()
+
+
+HOSTENV_HANDLERS: dict[str, Handler] = {
+    methods.ENVIRONMENT_INFO: info,
+    methods.ENVIRONMENT_STATUS: status,
+    methods.ENVIRONMENT_CONFIG_READ: config_read,
+}

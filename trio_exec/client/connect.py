@@ -43,23 +43,28 @@ def check_url(url: str) -> None:
 def url_connector(
     url: str, *, auth_token: str | None = None, ssl_context: ssl.SSLContext | None = None
 ) -> Connector:
-    """Connect to `url` (`ws://` or `wss://`), sending `Authorization: Bearer` when given."""
+    """Connect to `url` (`ws://` or `wss://`), sending `Authorization: Bearer` when given.
+    The TCP (and TLS) stream is opened here, so it is closed on every failure, including a
+    rejected upgrade (HTTP 401)."""
     check_url(url)
-    if url.startswith("wss://") and ssl_context is None:
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    if secure and ssl_context is None:
         ssl_context = ssl.create_default_context()
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_name = f"[{host}]" if ":" in host else host
+    host_header = host_name if parts.port is None else f"{host_name}:{port}"
 
-    async def connect(nursery: trio.Nursery) -> trio_websocket.WebSocketConnection:
-        return await trio_websocket.connect_websocket_url(
-            nursery,
-            url,
-            ssl_context,
-            extra_headers=_headers(auth_token),
-            message_queue_size=MESSAGE_QUEUE,
-            max_message_size=MAX_MESSAGE_SIZE,
-            receive_buffer_size=RECEIVE_BUFFER,
-        )
+    async def open_stream() -> trio.abc.Stream:
+        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+        if secure:
+            assert ssl_context is not None
+            stream = trio.SSLStream(stream, ssl_context, server_hostname=host, https_compatible=True)
+        return stream
 
-    return connect
+    return stream_connector(open_stream, host=host_header, resource=resource, auth_token=auth_token)
 
 
 def stream_connector(

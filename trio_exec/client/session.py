@@ -183,23 +183,34 @@ class Supervisor:
         """One connection: connect, handshake, report the link, serve it until it dies. A
         failure before the report is raised (unwrapped) to the caller of `nursery.start`."""
         failure: BaseException | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                link = await self._connect(nursery)
-                await nursery.start(link.run)
+        started = False
+        try:
+            async with trio.open_nursery() as nursery:
                 try:
-                    await self._handshake(link, resume)
-                except BaseException:
-                    link.kill("handshake failed")
-                    raise
-            except CONNECT_ERRORS as exc:
-                failure = exc
-                nursery.cancel_scope.cancel()
-            else:
-                self.connections += 1
-                task_status.started(link)
-                await link.finished.wait()  # the close handshake needs trio-websocket's reader
-                nursery.cancel_scope.cancel()
+                    link = await self._connect(nursery)
+                    await nursery.start(link.run)
+                    try:
+                        await self._handshake(link, resume)
+                    except BaseException:
+                        link.kill("handshake failed")
+                        raise
+                except CONNECT_ERRORS as exc:
+                    failure = exc
+                    nursery.cancel_scope.cancel()
+                else:
+                    self.connections += 1
+                    started = True
+                    task_status.started(link)
+                    await link.finished.wait()  # the close handshake needs trio-websocket's reader
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # trio-websocket raises a rejected upgrade (HTTP 401, ...) from its reader task
+            if started:
+                raise
+            matched, rest = group.split(CONNECT_ERRORS)
+            if matched is None or rest is not None:
+                raise
+            failure = _first_leaf(matched)
         if failure is not None:
             raise failure
 
@@ -225,7 +236,14 @@ class Supervisor:
         self.initialize_result = result
 
 
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        return f"the server refused the upgrade: HTTP {exc.status_code}"
     """A short reason: the OS text of a connect failure (trio hides it in the cause)."""
     cause = exc.__cause__
     if isinstance(exc, OSError) and not exc.strerror and isinstance(cause, BaseExceptionGroup):

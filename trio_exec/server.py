@@ -27,7 +27,7 @@ from .config import Config, ListenAddress
 from .connection import Connection, ConnectionConfig
 from .fs.local import LocalFilesystem
 from .session.registry import SessionRegistry
-from .transport import FrontDoorConfig, accept_websocket
+from .transport import FrontDoorConfig, accept_websocket, send_missing_close
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class Daemon:
                             await connection.serve()
                         finally:
                             self._connections.discard(connection)
+                        await send_missing_close(ws, stream)
                 finally:
                     ws_tasks.cancel_scope.cancel()
                     with trio.CancelScope(shield=True):

@@ -74,14 +74,24 @@ class Spawned:
             await stream.aclose()
 
 
+#: Sets an environment entry by entry, as `KEY=VALUE` strings, then execs the program.
+ENV_TRAMPOLINE = "/usr/bin/env"
+
+
 def child_environment(env: dict[str, str]) -> dict[str, str]:
-    """What the child gets: the client's map, minus systemd's variables and entries the
-    kernel's `KEY=VALUE` format cannot carry (empty keys, keys containing `=`)."""
-    return {
-        key: value
-        for key, value in env.items()
-        if key and "=" not in key and key not in SYSTEMD_VARIABLES
-    }
+    """What the child gets: the client's map minus systemd's variables."""
+    return {key: value for key, value in env.items() if key not in SYSTEMD_VARIABLES}
+
+
+def needs_trampoline(env: dict[str, str]) -> bool:
+    """Python refuses keys that are empty or contain `=`; the reference passes them through as
+    the entry `KEY=VALUE`. Such an environment is set by `env -i` in the child instead."""
+    return any(not key or "=" in key for key in env)
+
+
+def trampoline(executable: str, args: list[str], env: dict[str, str]) -> tuple[str, list[str]]:
+    entries = [f"{key}={value}" for key, value in env.items()]
+    return ENV_TRAMPOLINE, ["env", "-i", "--", *entries, executable, *args[1:]]
 
 
 def resolve_program(program: str, env: dict[str, str]) -> str:
@@ -120,6 +130,10 @@ async def spawn(request: SpawnRequest) -> Spawned:
             raise SpawnError("nul byte found in provided data")
         if any("\0" in item for pair in env.items() for item in pair):
             raise SpawnError("nul byte found in provided data")
+        if needs_trampoline(env):
+            # `env` cannot set argv[0]: this rare path keeps the program's own name.
+            executable, args = trampoline(executable, args, env)
+            env = {}
         if request.tty:
             return await _spawn_pty(request, args, executable, env)
         return await _spawn_pipes(request, args, executable, env)

@@ -1,0 +1,154 @@
+"""The session scenarios once more over real sockets, with real TCP drops (RST, not Close).
+
+Plus the exactly-once property under many reconnects: a producer streams numbered lines while
+the client drops the connection 100 times; what the client assembles from notifications and
+`process/read afterSeq` catch-ups is every line once, in order.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+from daemon_harness import alive
+from support.wsclient import WireClient, connect, unb64
+
+from trio_exec.config import Config, ListenAddress
+from trio_exec.server import Daemon, open_listeners
+
+LINES = 3000
+PRODUCER = [
+    "python3",
+    "-u",
+    "-c",
+    f"import time\nfor i in range(1, {LINES + 1}):\n    print(i)\n    time.sleep(0.0005)",
+]
+
+
+@asynccontextmanager
+async def tcp_daemon(**settings: object) -> AsyncIterator[tuple[Daemon, str]]:
+    config = Config(listen=ListenAddress(host="127.0.0.1", port=0), ping_interval=None, **settings)  # type: ignore[arg-type]
+    daemon = Daemon(config)
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(daemon.run, await open_listeners(config))
+        try:
+            yield daemon, address.url
+        finally:
+            daemon.stop()
+
+
+def reset(client: WireClient) -> None:
+    """Abort the TCP connection with an RST, as a dying network path or a killed laptop does."""
+    sock = client.ws._stream.socket  # type: ignore[attr-defined]
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def parked(daemon: Daemon, session_id: str) -> None:
+    """Wait until the daemon has noticed the drop and parked the session."""
+    session = daemon.registry.get(session_id)
+    assert session is not None
+    with trio.fail_after(10):
+        while session.attachment is not None:  # the kernel delivers the RST when it does
+            await trio.sleep(0.005)  # noqa: ASYNC110
+
+
+async def test_resume_after_a_tcp_reset_keeps_the_process_and_its_output() -> None:
+    async with tcp_daemon() as (daemon, url):
+        async with connect(url) as client:
+            sid = await client.handshake()
+            await client.start_ok("p", ["sh", "-c", "echo before; read x; echo after $x"], pipeStdin=True)
+            await client.wait_output("p", b"before\n")
+            reset(client)
+        await parked(daemon, sid)
+        async with connect(url) as client:
+            assert await client.handshake(resumeSessionId=sid) == sid
+            reply = await client.request("process/write", {"processId": "p", "chunk": "Mgo="})
+            assert reply["result"] == {"status": "accepted"}
+            await client.wait_process_closed("p")
+            read = (await client.read("p"))["result"]
+            assert b"".join(unb64(c["chunk"]) for c in read["chunks"]) == b"before\nafter 2\n"
+
+
+async def test_takeover_of_a_half_dead_connection_over_tcp() -> None:
+    """The old connection is never closed by the client (a half-dead peer); the new one
+    resumes at once and owns the session; the old socket gets Close 4000."""
+    async with tcp_daemon() as (daemon, url), connect(url) as old, connect(url) as new:
+        sid = await old.handshake()
+        await old.start_ok("s", ["sleep", "1000"])
+        pid = daemon.registry.get(sid).list_processes()[0].pid  # type: ignore[union-attr]
+        assert await new.handshake(resumeSessionId=sid) == sid
+        assert (await old.wait_closed()).code == 4000
+        assert (await new.result("process/terminate", {"processId": "s"})) == {"running": True}
+        await new.wait_process_closed("s")
+        assert not alive(pid)
+
+
+async def test_expiry_after_a_tcp_reset_kills_the_process() -> None:
+    async with tcp_daemon(session_ttl=0.2) as (daemon, url):
+        async with connect(url) as client:
+            sid = await client.handshake()
+            await client.start_ok("s", ["sleep", "1000"])
+            pid = daemon.registry.get(sid).list_processes()[0].pid  # type: ignore[union-attr]
+            reset(client)
+        with trio.fail_after(10):
+            while daemon.registry.get(sid) is not None:  # real time: the TTL runs on it
+                await trio.sleep(0.01)  # noqa: ASYNC110
+        assert not alive(pid)
+        async with connect(url) as client:
+            reply = await client.initialize(resumeSessionId=sid)
+            assert reply["error"]["message"] == f"unknown session id {sid}"
+
+
+async def catch_up(client: WireClient, process_id: str, after: int, into: list[bytes]) -> int:
+    """Read everything after `after`; fail loudly on a retention gap. Returns the last seq."""
+    while True:
+        result = (await client.read(process_id, afterSeq=after))["result"]
+        assert "retentionGap" not in result, result
+        if not result["chunks"]:
+            return after
+        into.extend(unb64(c["chunk"]) for c in result["chunks"])
+        after = result["chunks"][-1]["seq"]
+
+
+async def test_exactly_once_output_across_100_tcp_resets_while_output_flows() -> None:
+    """Cycle x100: resume → catch up with `afterSeq` → take notifications in seq order until
+    a few new chunks arrived → RST. Then read to the end. Every line once, in order."""
+    received: list[bytes] = []
+    last_seq = 0
+    async with tcp_daemon() as (daemon, url):
+        async with connect(url) as client:
+            sid = await client.handshake()
+            await client.start_ok("p", PRODUCER)
+            reset(client)
+        for _cycle in range(100):
+            await parked(daemon, sid)
+            async with connect(url) as client:
+                await client.handshake(resumeSessionId=sid)
+                last_seq = await catch_up(client, "p", last_seq, received)
+                seen = last_seq
+                with trio.move_on_after(1):
+                    await client.wait_for(
+                        lambda: sum(1 for n in client.events("p")
+                                    if n["params"]["seq"] > seen) >= 3 or None,
+                        what="new output",
+                    )
+                for note in sorted(client.events("p"), key=lambda n: n["params"]["seq"]):
+                    params = note["params"]
+                    if note["method"] == "process/output" and params["seq"] == last_seq + 1:
+                        received.append(unb64(params["chunk"]))
+                        last_seq = params["seq"]
+                reset(client)
+        await parked(daemon, sid)
+        async with connect(url) as client:
+            await client.handshake(resumeSessionId=sid)
+            with trio.fail_after(30):
+                while True:
+                    last_seq = await catch_up(client, "p", last_seq, received)
+                    state = (await client.read("p", afterSeq=last_seq, waitMs=5000))["result"]
+                    if state["closed"] and not state["chunks"]:
+                        break
+    assert b"".join(received) == b"".join(b"%d\n" % i for i in range(1, LINES + 1))

@@ -53,7 +53,7 @@ async def parked(daemon: Daemon, session_id: str) -> None:
     assert session is not None
     with trio.fail_after(10):
         while session.attachment is not None:  # the kernel delivers the RST when it does
-            await trio.sleep(0.005)  # noqa: ASYNC110
+            await trio.sleep(0.005)
 
 
 async def test_resume_after_a_tcp_reset_keeps_the_process_and_its_output() -> None:
@@ -96,7 +96,7 @@ async def test_expiry_after_a_tcp_reset_kills_the_process() -> None:
             reset(client)
         with trio.fail_after(10):
             while daemon.registry.get(sid) is not None:  # real time: the TTL runs on it
-                await trio.sleep(0.01)  # noqa: ASYNC110
+                await trio.sleep(0.01)
         assert not alive(pid)
         async with connect(url) as client:
             reply = await client.initialize(resumeSessionId=sid)

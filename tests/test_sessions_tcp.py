@@ -129,11 +129,11 @@ async def test_exactly_once_output_across_100_tcp_resets_while_output_flows() ->
             async with connect(url) as client:
                 await client.handshake(resumeSessionId=sid)
                 last_seq = await catch_up(client, "p", last_seq, received)
-                seen = last_seq
                 with trio.move_on_after(1):
                     await client.wait_for(
-                        lambda: sum(1 for n in client.events("p")
-                                    if n["params"]["seq"] > seen) >= 3 or None,
+                        lambda seen=last_seq: sum(  # type: ignore[misc]
+                            1 for n in client.events("p") if n["params"]["seq"] > seen
+                        ) >= 3 or None,
                         what="new output",
                     )
                 for note in sorted(client.events("p"), key=lambda n: n["params"]["seq"]):

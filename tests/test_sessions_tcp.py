@@ -52,7 +52,7 @@ async def parked(daemon: Daemon, session_id: str) -> None:
     session = daemon.registry.get(session_id)
     assert session is not None
     with trio.fail_after(10):
-        while session.attachment is not None:  # the kernel delivers the RST when it does
+        while session.attachment is not None:  # noqa: ASYNC110 (no event: the kernel delivers the RST)
             await trio.sleep(0.005)
 
 
@@ -95,7 +95,7 @@ async def test_expiry_after_a_tcp_reset_kills_the_process() -> None:
             pid = daemon.registry.get(sid).list_processes()[0].pid  # type: ignore[union-attr]
             reset(client)
         with trio.fail_after(10):
-            while daemon.registry.get(sid) is not None:  # real time: the TTL runs on it
+            while daemon.registry.get(sid) is not None:  # noqa: ASYNC110 (the TTL runs on real time)
                 await trio.sleep(0.01)
         assert not alive(pid)
         async with connect(url) as client:

@@ -30,6 +30,7 @@ from .hostenv import HOSTENV_HANDLERS
 from .process.handlers import PROCESS_HANDLERS
 from .proto import dialect, errors, methods
 from .proto.convert import structure_params, unstructure
+from .proto.fs_messages import FsWatchMissingParams, FsWatchMissingResult
 from .proto.session_messages import InitializeParams, InitializeResult, ServerInfo
 from .session.registry import SessionRegistry
 from .session.session import Attachment, Session
@@ -120,6 +121,15 @@ async def handle_initialize(ctx: CallContext, params: InitializeParams) -> Initi
     )
 
 
+async def handle_watch_missing(
+    ctx: CallContext, params: FsWatchMissingParams
+) -> FsWatchMissingResult:
+    watching = await ctx.session.watches.watch(
+        params.watch_id, list(params.missing), params.present
+    )
+    return FsWatchMissingResult(watching=watching)
+
+
 def _with_filesystem(fs_handler: Callable[[LocalFilesystem, Any], Awaitable[Any]]) -> Handler:
     async def handler(ctx: CallContext, params: Any) -> Any:
         return await fs_handler(ctx.fs, params)
@@ -131,6 +141,7 @@ HANDLERS: dict[str, Handler] = {
     methods.INITIALIZE: handle_initialize,
     **PROCESS_HANDLERS,
     **HOSTENV_HANDLERS,
+    methods.FS_WATCH_MISSING: handle_watch_missing,
     **{name: _with_filesystem(fs_handler) for name, fs_handler in FS_HANDLERS.items()},
 }
 

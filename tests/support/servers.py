@@ -42,6 +42,12 @@ REFERENCE_VERSION = "0.120.0"
 _REF_BIN_SUFFIX = (
     "v0120/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/codex/codex"
 )
+#: The codex-cli 0.169.0 exec-server, reference of the 0.169 dialect (docs/protocol-dialects.md).
+REFERENCE_0169 = "reference-0.169"
+REFERENCE_0169_VERSION = "0.169.0"
+_REF_0169_BIN_SUFFIX = (
+    "v0169/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+)
 
 #: How long a server may take to print its URL.
 STARTUP_TIMEOUT = 20.0
@@ -63,6 +69,10 @@ def reference_cache_dir() -> Path:
 def reference_binary() -> Path:
     """Where the reference codex binary is expected (it may be missing)."""
     return reference_cache_dir() / _REF_BIN_SUFFIX
+
+
+def reference_0169_binary() -> Path:
+    return reference_cache_dir() / _REF_0169_BIN_SUFFIX
 
 
 def skip_reference() -> bool:
@@ -119,7 +129,7 @@ class ServerHandle:
 
     @property
     def is_reference(self) -> bool:
-        return self.kind == REFERENCE
+        return self.kind in (REFERENCE, REFERENCE_0169)
 
     def stderr_text(self) -> str:
         try:
@@ -207,10 +217,10 @@ def launch(
         argv = [trio_exec_python(), "-m", "trio_exec", "serve",
                 "--listen", "ws://127.0.0.1:0", *flags]
         child_env.setdefault("PYTHONUNBUFFERED", "1")
-    elif kind == REFERENCE:
+    elif kind in (REFERENCE, REFERENCE_0169):
         if flags:
             raise ValueError(f"the reference server takes no extra flags: {flags}")
-        binary = reference_binary()
+        binary = reference_binary() if kind == REFERENCE else reference_0169_binary()
         if not binary.exists():
             raise ServerStartError(missing_reference_message())
         home = tempfile.TemporaryDirectory(prefix="codex-home-")

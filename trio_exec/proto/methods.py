@@ -80,6 +80,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(
             ENVIRONMENT_CONFIG_READ, m.EnvironmentConfigReadParams, ENVIRONMENT, v0169_only=True
         ),
+        MethodSpec(FS_WATCH_MISSING, m.FsWatchMissingParams, FILESYSTEM, v0169_only=True),
         MethodSpec(FS_CANONICALIZE, m.FsCanonicalizeParams, FILESYSTEM, v0169_only=True),
     )
 }

@@ -29,6 +29,7 @@ import math
 import attrs
 import trio
 
+from ..fs.watch import MissingWatches
 from ..process.managed import ManagedProcess
 from ..process.table import ProcessTable
 
@@ -75,6 +76,7 @@ class Session:
     _lifetime: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _expired: bool = False
     _processes: ProcessTable | None = None
+    _watches: MissingWatches | None = None
 
     @property
     def label(self) -> str:
@@ -84,6 +86,12 @@ class Session:
     def processes(self) -> ProcessTable:
         assert self._processes is not None, "session not running"
         return self._processes
+
+    @property
+    def watches(self) -> MissingWatches:
+        """The session's `fs/watchMissing` watches (they end with the session)."""
+        assert self._watches is not None, "session not running"
+        return self._watches
 
     @property
     def attachment(self) -> Attachment | None:
@@ -99,6 +107,7 @@ class Session:
         with self._lifetime:
             async with trio.open_nursery() as nursery:
                 self._processes = ProcessTable(nursery, self.notify, retention=self.retention)
+                self._watches = MissingWatches(nursery, self.notify)
                 task_status.started()
                 await trio.sleep_forever()
         self._expired = True

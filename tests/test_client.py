@@ -57,7 +57,7 @@ async def test_typed_calls_over_tcp(tmp_path: Path) -> None:
 async def test_wire_errors_are_the_proto_classes() -> None:
     with trio.fail_after(TIMEOUT):
         async with in_memory_daemon() as daemon, open_client_over_stream(daemon.connect) as client:
-            with pytest.raises(InvalidRequest, match="^unknown process id nope$"):
+            with pytest.raises(InvalidRequest, match=r"^unknown process id nope$"):
                 await client.process_read("nope")
             with pytest.raises(InternalError, match=r"^No such file or directory \(os error 2\)$"):
                 await client.process_start(["/no/such"], cwd="/", env=ENV, process_id="x")
@@ -79,7 +79,7 @@ async def test_duplicate_live_id_is_refused_locally() -> None:
     with trio.fail_after(TIMEOUT):
         async with in_memory_daemon() as daemon, open_client_over_stream(daemon.connect) as client:
             process = await client.process_start(["sleep", "10"], cwd="/", env=ENV, process_id="p")
-            with pytest.raises(InvalidRequest, match="^process p already exists$"):
+            with pytest.raises(InvalidRequest, match=r"^process p already exists$"):
                 await client.process_start(["true"], cwd="/", env=ENV, process_id="p")
             await process.terminate()
             assert await process.wait() == -1
@@ -95,11 +95,14 @@ async def test_concurrent_calls_and_processes_do_not_cross() -> None:
         outputs[i] = await output_of(process)
 
     with trio.fail_after(TIMEOUT):
-        async with in_memory_daemon() as daemon, open_client_over_stream(daemon.connect) as client:
-            async with trio.open_nursery() as nursery:
-                for i in range(25):
-                    nursery.start_soon(one, client, i)
-                    nursery.start_soon(client.fs_get_metadata, "/")
+        async with (
+            in_memory_daemon() as daemon,
+            open_client_over_stream(daemon.connect) as client,
+            trio.open_nursery() as nursery,
+        ):
+            for i in range(25):
+                nursery.start_soon(one, client, i)
+                nursery.start_soon(client.fs_get_metadata, "/")
     assert outputs == {i: f"{i}-1\n{i}-2\n{i}-3\n".encode() for i in range(25)}
 
 
@@ -161,7 +164,7 @@ async def test_auth_token_is_sent() -> None:
         async with tcp_daemon(auth_token="s3cret") as url:
             async with open_client(url, auth_token="s3cret") as client:
                 assert client.session_id
-            with pytest.raises(ConnectFailed, match="401"):
+            with pytest.raises(ConnectFailed, match=r"401"):
                 async with open_client(url, auth_token="wrong"):
                     pass
 

@@ -83,7 +83,7 @@ def test_retention_gap_is_an_error_not_a_skip() -> None:
     cursor = OutputCursor("p")
     cursor.on_output(1, "stdout", b64(b"a"))
     cursor.stale = True
-    with pytest.raises(OutputLost, match="seq 2..9 was dropped"):
+    with pytest.raises(OutputLost, match=r"seq 2..9 was dropped"):
         cursor.apply_read(1, read([(10, b"j")], 11, gap=RetentionGap(after_seq=1, first_retained_seq=10)))
 
 

@@ -133,7 +133,7 @@ async def test_send_signal(env: Environment) -> None:
         assert await process.send_signal("terminate") is True
         assert await collect(process) == {"stdout": b"got-term\n"}
         assert await process.wait() == 5
-        with pytest.raises(InvalidParams, match="unknown signal `bogus`"):
+        with pytest.raises(InvalidParams, match=r"unknown signal `bogus`"):
             await process.send_signal("bogus")
 
 
@@ -152,7 +152,7 @@ async def test_spawn_errors(env: Environment, tmp_path: Path) -> None:
             await env.exec.start(["/no/such/program"], cwd="/", env=ENV)
         with pytest.raises(InternalError, match=r"^No such file or directory \(os error 2\)$"):
             await env.exec.start(["/bin/true"], cwd=str(tmp_path / "missing"), env=ENV)
-        with pytest.raises(InvalidParams, match="^argv must not be empty$"):
+        with pytest.raises(InvalidParams, match=r"^argv must not be empty$"):
             await env.exec.start([], cwd="/", env=ENV)
 
 
@@ -188,13 +188,13 @@ async def test_file_errors_are_the_wire_errors(env: Environment, tmp_path: Path)
     with trio.fail_after(TIMEOUT):
         with pytest.raises(NotFound, match=r"^No such file or directory \(os error 2\)$"):
             await fs.read_file(f"{tmp_path}/missing")
-        with pytest.raises(InvalidParams, match="^AbsolutePathBuf deserialized without a base path$"):
+        with pytest.raises(InvalidParams, match=r"^AbsolutePathBuf deserialized without a base path$"):
             await fs.read_file("relative/path")
         with pytest.raises(InternalError, match=r"^Is a directory \(os error 21\)$"):
             await fs.read_file(str(tmp_path))
         with pytest.raises(NotFound):
             await fs.remove(f"{tmp_path}/missing", force=False)
-        with pytest.raises(InvalidRequest, match="requires recursive: true"):
+        with pytest.raises(InvalidRequest, match=r"requires recursive: true"):
             await fs.copy(str(tmp_path), f"{tmp_path}-copy", recursive=False)
         await fs.write_file(f"{tmp_path}/x/../y", b"normalised")
         assert await fs.read_file(f"{tmp_path}/y") == b"normalised"

@@ -145,11 +145,24 @@ def test_additive_members_are_omitted_while_none() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [
+    [  # each one observed on the reference server (codex 0.120.0, fs/writeFile)
         ("!", "Invalid symbol 33, offset 0."),
-        ("aGk", "Invalid padding"),
         ("aGVsbG8K\n", "Invalid symbol 10, offset 8."),
+        ("aGVsbG8==", "Invalid symbol 61, offset 7."),
+        ("aGVsbG8===", "Invalid symbol 61, offset 7."),
+        ("aGk", "Invalid padding"),
+        ("aGk==", "Invalid symbol 61, offset 3."),
+        ("aGVs=", "Invalid symbol 61, offset 4."),
+        ("aG=k", "Invalid symbol 61, offset 2."),
+        ("a", "Invalid input length: 1"),
+        ("aGVsbGxxx", "Invalid input length: 9"),
         ("aB==", "Invalid last symbol 66, offset 1."),
+        ("aGVsbA===", "Invalid symbol 61, offset 6."),
+        ("aGVsbA=", "Invalid padding"),
+        ("aGVsbA", "Invalid padding"),
+        ("aGVsbG8=a", "Invalid symbol 61, offset 7."),
+        ("=", "Invalid symbol 61, offset 0."),
+        ("==", "Invalid symbol 61, offset 0."),
     ],
 )
 def test_base64_errors_have_the_reference_text(text: str, message: str) -> None:

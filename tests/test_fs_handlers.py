@@ -94,7 +94,7 @@ async def test_defaults_of_absent_and_null_members(tmp_path: Path, fs: LocalFile
     [
         ("!!", "Invalid symbol 33, offset 0."),
         ("aGVsbG8", "Invalid padding"),
-        ("aGVsbG8==", "Invalid padding"),
+        ("aGVsbG8==", "Invalid symbol 61, offset 7."),
         ("aGVsbG9=", "Invalid last symbol 57, offset 6."),
         ("é", "Invalid symbol 195, offset 0."),
     ],

@@ -15,6 +15,10 @@ _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 _VALUES = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
 
+#: How many `=` a final group of 0, 2 or 3 symbols takes.
+_PADDING_WANTED = {0: 0, 2: 2, 3: 1}
+
+
 class Base64Error(ValueError):
     """`str(err)` is the decoder text clients see."""
 
@@ -50,16 +54,15 @@ def explain(raw: bytes) -> str:
     for offset in range(data_len):
         if raw[offset] not in _ALPHABET:
             return f"Invalid symbol {raw[offset]}, offset {offset}."
-    padded = len(raw) != data_len
-    misplaced_padding = f"Invalid symbol {ord('=')}, offset {data_len}."
     if any(byte != ord("=") for byte in raw[data_len:]):
-        return misplaced_padding
+        return f"Invalid symbol {ord('=')}, offset {data_len}."
     remainder = data_len % 4
     if remainder == 1:
         return f"Invalid input length: {len(raw)}"
-    if padded and (len(raw) % 4 != 0 or remainder == 0):
-        return misplaced_padding
-    if not padded and remainder:
+    padding, wanted = len(raw) - data_len, _PADDING_WANTED[remainder]
+    if padding > wanted:
+        return f"Invalid symbol {ord('=')}, offset {data_len}."
+    if padding < wanted:
         return "Invalid padding"
     if remainder:
         last = raw[data_len - 1]

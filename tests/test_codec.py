@@ -14,6 +14,7 @@ from trio_exec.proto import b64, codec, errors
 from trio_exec.proto import messages as m
 from trio_exec.proto.convert import structure_params, unstructure
 
+
 def json_trees(integers: st.SearchStrategy[int]) -> st.SearchStrategy[object]:
     return st.recursive(
         st.none() | st.booleans() | integers | st.floats(allow_nan=False, allow_infinity=False)

@@ -34,16 +34,23 @@ def decode(text: str) -> bytes:
     except (binascii.Error, ValueError):
         pass
     else:
-        if not text.endswith("=") or _last_symbol_is_canonical(text.encode("ascii")):
+        # pybase64 accepts non-zero unused bits in the last symbol; the reference does not
+        if not text.endswith("=") or _last_symbol_error(text.encode("ascii")) is None:
             return data
     raise Base64Error(explain(text.encode("utf-8")))
 
 
-def _last_symbol_is_canonical(raw: bytes) -> bool:
-    """The reference's decoder refuses padded input whose unused bits are not zero."""
+def _last_symbol_error(raw: bytes) -> str | None:
+    """The text for a final symbol whose unused bits are not zero, in well-padded `raw`."""
     data_len = len(raw.rstrip(b"="))
-    unused_bits = 4 if data_len % 4 == 2 else 2
-    return not _VALUES[raw[data_len - 1]] & ((1 << unused_bits) - 1)
+    remainder = data_len % 4
+    if not remainder:
+        return None
+    last = raw[data_len - 1]
+    unused_bits = 4 if remainder == 2 else 2
+    if _VALUES[last] & ((1 << unused_bits) - 1):
+        return f"Invalid last symbol {last}, offset {data_len - 1}."
+    return None
 
 
 def explain(raw: bytes) -> str:
@@ -64,9 +71,4 @@ def explain(raw: bytes) -> str:
         return f"Invalid symbol {ord('=')}, offset {data_len}."
     if padding < wanted:
         return "Invalid padding"
-    if remainder:
-        last = raw[data_len - 1]
-        unused_bits = 4 if remainder == 2 else 2
-        if _VALUES[last] & ((1 << unused_bits) - 1):
-            return f"Invalid last symbol {last}, offset {data_len - 1}."
-    return "Invalid padding"
+    return _last_symbol_error(raw) or "Invalid padding"

@@ -176,3 +176,17 @@ def test_base64_errors_have_the_reference_text(text: str, message: str) -> None:
 def test_base64_round_trip(data: bytes) -> None:
     assert b64.decode(b64.encode(data)) == data
     assert orjson.loads(orjson.dumps(b64.encode(data))) == b64.encode(data)
+
+
+def test_params_built_without_newer_members_do_not_look_like_the_newer_dialect() -> None:
+    """The daemon reads the dialect from which members are present; the client's own
+    unstructured 0.120 params must not carry a 0.169-only member, even as `null`."""
+    from trio_exec.proto.dialect import SIGNAL_MEMBERS
+
+    for params in (
+        m.ProcessStartParams(process_id="p", argv=["true"], cwd="/", env={}, tty=False),
+        m.ProcessWriteParams(process_id="p", chunk=""),
+        m.FsReadFileParams(path="/etc/hostname"),  # type: ignore[arg-type]
+        m.FsCopyParams(source_path="/a", destination_path="/b", recursive=True),  # type: ignore[arg-type]
+    ):
+        assert SIGNAL_MEMBERS.isdisjoint(unstructure(params)), params

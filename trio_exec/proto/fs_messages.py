@@ -28,7 +28,7 @@ class FsReadFileParams:
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +43,7 @@ class FsWriteFileParams:
     path: AbsPath
     data_base64: str
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -53,7 +53,7 @@ class FsCreateDirectoryParams:
     path: AbsPath
     recursive: bool | None = None
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -62,7 +62,7 @@ class FsGetMetadataParams:
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -83,7 +83,7 @@ class FsReadDirectoryParams:
     __rust_len__: ClassVar[int] = 2
     path: AbsPath
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -106,7 +106,7 @@ class FsRemoveParams:
     recursive: bool | None = None
     force: bool | None = None
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -117,14 +117,14 @@ class FsCopyParams:
     destination_path: AbsPath
     recursive: bool
     sandbox_policy: SandboxPolicy | None = None
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
 class FsCanonicalizeParams:
     __rust_name__: ClassVar[str] = "FsCanonicalizeParams"
     path: AbsPath
-    sandbox: SandboxContext | None = None
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)

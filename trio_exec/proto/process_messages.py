@@ -65,11 +65,11 @@ class ProcessStartParams:
     #: Extension: the PTY size of a tty child (default 24 x 80).
     size: TerminalSize | None = None
     #: 0.169 members.
-    metadata: ExecMetadata | None = None
-    env_policy: EnvPolicy | None = None
-    sandbox: SandboxContext | None = None
-    enforce_managed_network: bool | None = None
-    managed_network: dict[str, Any] | None = None
+    metadata: ExecMetadata | None = attrs.field(default=None, metadata=omit_if_none())
+    env_policy: EnvPolicy | None = attrs.field(default=None, metadata=omit_if_none())
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
+    enforce_managed_network: bool | None = attrs.field(default=None, metadata=omit_if_none())
+    managed_network: dict[str, Any] | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +131,7 @@ class ProcessWriteParams:
     #: Extension: close the child's stdin after writing `chunk`.
     close_stdin: bool | None = None
     #: 0.169: a repeated id is acknowledged but not written again.
-    write_id: str | None = None
+    write_id: str | None = attrs.field(default=None, metadata=omit_if_none())
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,240 @@
+"""A user's real codex client works through trio-exec.
+
+``codex exec`` 0.120.0 and 0.169.0 (the npm builds), with ``CODEX_EXEC_SERVER_URL`` pointing at
+one trio-exec daemon (through the logging proxy of ``support/codex_harness.py``) and a scripted
+fake model, run a shell command and edit files. Each test checks the effect three ways: what
+codex reported to the model, what is on disk, and the exec-server frames that carried it
+(``process/start`` for the command, ``fs/writeFile`` for the edit; the command prints its
+``$PPID``, which must be the daemon's pid).
+
+Sandbox mode: both clients run with ``-s danger-full-access``. codex's default mode for
+``codex exec`` is ``read-only``; in it the 0.169 client sends a filesystem-restricting
+``sandbox`` context on ``process/start``, which trio-exec refuses (-32603, it runs children
+unconfined) — pinned by ``test_codex_0169_default_sandbox_mode_is_refused``. The 0.120 client
+sends no sandbox member; in a sandboxed mode it wraps the command in its *own* binary path
+(``<client codex> --sandbox-policy … -- bash -lc …``), which only works when client and daemon
+share a filesystem, so it also runs with full access here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import trio
+from support.codex_harness import CodexRun, Frame, Say, apply_patch, run_codex_exec, shell
+from support.servers import ServerHandle
+
+pytestmark = pytest.mark.reference
+
+#: Bound of one ``codex exec`` run (a run takes 1-3 s here).
+RUN_LIMIT = 40.0
+FULL_ACCESS = ("-s", "danger-full-access")
+
+PATCH = """\
+*** Begin Patch
+*** Update File: notes.txt
+@@
+ alpha
+-old line
++new line
+ omega
+*** Add File: sub/added.txt
++added through fs/writeFile
+*** End Patch
+"""
+COMMAND = "echo made-by-codex > created.txt; echo ppid=$PPID; printf 'out-%s\\n' 1 2 3"
+
+
+def wire_path(value: str) -> str:
+    """A path member as sent by either dialect (0.120 plain, 0.169 ``file://`` URI)."""
+    return unquote(urlsplit(value).path) if value.startswith("file:") else value
+
+
+def workspace(tmp_path: Path) -> Path:
+    work = (tmp_path / "work").resolve()
+    work.mkdir()
+    (work / "notes.txt").write_text("alpha\nold line\nomega\n")
+    return work
+
+
+async def run(daemon: ServerHandle, version: str, script: list[Any], cwd: Path,
+              **kwargs: Any) -> CodexRun:
+    kwargs.setdefault("extra_args", FULL_ACCESS)
+    with trio.fail_after(RUN_LIMIT + 10):
+        result = await run_codex_exec(daemon.url, script, codex_version=version, cwd=cwd,
+                                      base_dir=cwd.parent, sandbox_mode=None,
+                                      time_limit=RUN_LIMIT, **kwargs)
+    assert daemon.alive(), f"daemon died\n{daemon.stderr_text()}"
+    return result
+
+
+def report(result: CodexRun, daemon: ServerHandle) -> str:
+    return f"{result.report()}\n--- daemon stderr\n{daemon.stderr_text()[-3000:]}"
+
+
+def check_command_and_edit(result: CodexRun, daemon: ServerHandle, work: Path) -> None:
+    """The effects of ``[shell(COMMAND), apply_patch(PATCH), Say("done")]``."""
+    why = report(result, daemon)
+    assert result.returncode == 0, why
+    assert result.final_message == "done", why
+    command_out, patch_out = result.tool_output_texts()
+
+    # the command ran under the daemon: output to the model, file on disk, frames on the wire
+    assert f"ppid={daemon.pid}\n" in command_out, why
+    assert "out-1\nout-2\nout-3\n" in command_out, why
+    assert "Process exited with code 0" in command_out, why
+    assert (work / "created.txt").read_text() == "made-by-codex\n"
+    starts = result.requests("process/start")
+    assert len(starts) == 1, why
+    assert starts[0]["params"]["argv"][-1] == COMMAND, why
+    assert wire_path(starts[0]["params"]["cwd"]) == str(work), why
+    assert "result" in result.response_to(starts[0]), why
+    process_id = starts[0]["params"]["processId"]
+    output = "".join(f.output_text() for f in result.wire("s>c")
+                     if f.method == "process/output" and f.params["processId"] == process_id)
+    assert "out-1\nout-2\nout-3\n" in output, why
+
+    # the edit went through fs/* on the daemon (no process is started for apply_patch)
+    assert "Success. Updated the following files" in patch_out, why
+    assert (work / "notes.txt").read_text() == "alpha\nnew line\nomega\n"
+    assert (work / "sub" / "added.txt").read_text() == "added through fs/writeFile\n"
+    writes = {wire_path(w["params"]["path"]): w for w in result.requests("fs/writeFile")}
+    assert set(writes) == {str(work / "notes.txt"), str(work / "sub" / "added.txt")}, why
+    for request in writes.values():
+        assert result.response_to(request).get("result") == {}, why
+    reads = [wire_path(r["params"]["path"]) for r in result.requests("fs/readFile")]
+    assert str(work / "notes.txt") in reads, why
+
+
+async def test_codex_0120_runs_command_and_edits_file(daemon: ServerHandle,
+                                                      tmp_path: Path) -> None:
+    work = workspace(tmp_path)
+    result = await run(daemon, "0.120", [shell(COMMAND), apply_patch(PATCH), Say("done")], work)
+    check_command_and_edit(result, daemon, work)
+    # the 0.120 dialect on the wire: plain paths, the 6-member process/start, no sandbox
+    start = result.requests("process/start")[0]["params"]
+    assert start["cwd"] == str(work)
+    assert set(start) == {"processId", "argv", "cwd", "env", "tty", "arg0"}
+    assert result.requests("process/read"), "the 0.120 client reads after every wake-up"
+    assert result.connections() == [1]
+
+
+async def test_codex_0169_runs_command_and_edits_file(daemon: ServerHandle,
+                                                      tmp_path: Path) -> None:
+    work = workspace(tmp_path)
+    result = await run(daemon, "0.169", [shell(COMMAND), apply_patch(PATCH), Say("done")], work)
+    check_command_and_edit(result, daemon, work)
+    start_request = result.requests("process/start")[0]
+    start = start_request["params"]
+    assert start["cwd"].startswith("file:///")
+    assert start["sandbox"] is None and "envPolicy" in start
+    assert result.response_to(start_request)["result"]["sandboxType"] == "none"
+    assert result.requests("fs/watchMissing") and result.requests("environmentConfig/read")
+    assert result.connections() == [1]
+
+
+async def test_both_clients_at_once_on_one_daemon(daemon: ServerHandle, tmp_path: Path) -> None:
+    works: dict[str, Path] = {}
+    for version in ("0.120", "0.169"):
+        (tmp_path / version).mkdir()
+        works[version] = workspace(tmp_path / version)
+    results: dict[str, CodexRun] = {}
+
+    async def one(version: str) -> None:
+        results[version] = await run(
+            daemon, version, [shell(COMMAND), apply_patch(PATCH), Say("done")], works[version])
+
+    async with trio.open_nursery() as nursery:
+        for version in works:
+            nursery.start_soon(one, version)
+    for version, result in results.items():
+        check_command_and_edit(result, daemon, works[version])
+
+
+LINES = 8
+#: How long the proxy keeps codex from reconnecting: output produced meanwhile (about three
+#: lines) can only reach codex through the resumed session's catch-up read.
+RECONNECT_DELAY = 0.8
+
+
+def _cut_at_line_3(frame: Frame) -> bool:
+    return frame.direction == "s>c" and "line-3\n" in frame.output_text()
+
+
+async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
+                                                          tmp_path: Path) -> None:
+    """The proxy loses the ``process/output`` frame of ``line-3`` and drops the connection
+    while the command is still running, then keeps codex from reconnecting for a while.
+    codex reconnects, resumes the session (``initialize{resumeSessionId}``) and catches up
+    with ``process/read{afterSeq}``: every line reaches the model exactly once, in order, and
+    the command is started once."""
+    work = workspace(tmp_path)
+    command = f"for i in $(seq 1 {LINES}); do echo line-$i; sleep 0.25; done; echo done > end.txt"
+    result = await run(daemon, "0.169",
+                       [shell(command, yield_time_ms=20000), Say("done")], work,
+                       cut_when=_cut_at_line_3, cut_drops_frame=True,
+                       reconnect_delay=RECONNECT_DELAY)
+    why = report(result, daemon)
+    assert result.returncode == 0, why
+    assert "proxy cuts the connection (frame dropped)" in [f.raw for f in result.frames], why
+    assert result.connections() == [1, 2], why
+
+    # the command was mid-way at the cut and was started only once
+    starts = result.requests("process/start")
+    assert len(starts) == 1, why
+    process_id = starts[0]["params"]["processId"]
+    assert not result.notifications("process/exited", conn=1), why
+    seen = [n["params"]["seq"] for n in result.notifications("process/output", conn=1)][:-1]
+
+    # connection 2 resumes the session of connection 1 and catches up with process/read
+    init1 = result.requests("initialize", conn=1)[0]
+    session_id = result.response_to(init1, conn=1)["result"]["sessionId"]
+    init2 = result.requests("initialize", conn=2)
+    assert [i["params"]["resumeSessionId"] for i in init2] == [session_id], why
+    assert result.response_to(init2[0], conn=2)["result"]["sessionId"] == session_id, why
+    reads = result.requests("process/read", conn=2)
+    assert reads and reads[0]["params"]["processId"] == process_id, why
+    assert reads[0]["params"]["afterSeq"] == seen[-1], why
+    caught_up = result.response_to(reads[0], conn=2)["result"]
+    text = "".join(base64.b64decode(c["chunk"]).decode() for c in caught_up["chunks"])
+    assert text.startswith("line-3\nline-4\n"), why    # the lost frame, and output meanwhile
+
+    # the model got each line once, in order, and the exit status
+    (out,) = result.tool_output_texts()
+    lines = re.findall(r"^line-\d+$", out, re.MULTILINE)
+    assert lines == [f"line-{i}" for i in range(1, LINES + 1)], why
+    assert "Process exited with code 0" in out, why
+    assert (work / "end.txt").read_text() == "done\n"
+
+
+async def test_codex_0169_default_sandbox_mode_is_refused(daemon: ServerHandle,
+                                                          tmp_path: Path) -> None:
+    """Pins the current design: without a sandbox flag ``codex exec`` 0.169 runs ``read-only``
+    and asks for a filesystem sandbox on ``process/start``; trio-exec, which runs children
+    unconfined, refuses it with -32603 and codex reports the failure to the model (the
+    command does not run). The 0.169 reference exec-server runs it under bubblewrap+seccomp
+    instead (``sandboxType: "linuxSeccomp"``, writes fail with EROFS)."""
+    work = workspace(tmp_path)
+    result = await run(daemon, "0.169", [shell("echo hi > created.txt"), Say("done")], work,
+                       extra_args=())
+    why = report(result, daemon)
+    assert result.returncode == 0, why
+    (start,) = result.requests("process/start")
+    sandbox = start["params"]["sandbox"]
+    assert sandbox["permissions"]["type"] == "managed", why
+    assert sandbox["permissions"]["file_system"] == {
+        "type": "restricted",
+        "entries": [{"path": {"type": "special", "value": {"kind": "root"}}, "access": "read"}],
+    }, why
+    error = result.response_to(start)["error"]
+    assert error["code"] == -32603, why
+    assert "cannot run a process inside a filesystem sandbox" in error["message"], why
+    (out,) = result.tool_output_texts()
+    assert "exec-server rejected request (-32603)" in out, json.dumps(out)
+    assert not (work / "created.txt").exists()

@@ -2,7 +2,8 @@
 
 ``codex exec`` 0.120.0 and 0.169.0 (the npm builds), with ``CODEX_EXEC_SERVER_URL`` pointing at
 one trio-exec daemon (through the logging proxy of ``support/codex_harness.py``) and a scripted
-fake model, run a shell command and edit files. Each test checks the effect three ways: what
+fake model, run a shell command and edit files (one client at a time and both at once), drive a
+PTY command through ``write_stdin``, and (0.169) survive a dropped connection mid-command. Each test checks the effect three ways: what
 codex reported to the model, what is on disk, and the exec-server frames that carried it
 (``process/start`` for the command, ``fs/writeFile`` for the edit; the command prints its
 ``$PPID``, which must be the daemon's pid).
@@ -27,7 +28,15 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import trio
-from support.codex_harness import CodexRun, Frame, Say, apply_patch, run_codex_exec, shell
+from support.codex_harness import (
+    CodexRun,
+    Frame,
+    Say,
+    apply_patch,
+    run_codex_exec,
+    shell,
+    write_stdin,
+)
 from support.servers import ServerHandle
 
 pytestmark = pytest.mark.reference
@@ -155,6 +164,33 @@ async def test_both_clients_at_once_on_one_daemon(daemon: ServerHandle, tmp_path
             nursery.start_soon(one, version)
     for version, result in results.items():
         check_command_and_edit(result, daemon, works[version])
+
+
+@pytest.mark.parametrize("version", ["0.120", "0.169"])
+async def test_codex_tty_stdin_and_terminate_at_turn_end(daemon: ServerHandle, tmp_path: Path,
+                                                         version: str) -> None:
+    """A PTY command fed through ``write_stdin`` (``process/write``), then a command still
+    running when the turn ends, which codex stops with ``process/terminate``."""
+    work = workspace(tmp_path)
+    script = [shell("read x; echo got:$x", tty=True, yield_time_ms=500),
+              write_stdin(None, "abc\n", yield_time_ms=2000),
+              shell("sleep 30", yield_time_ms=300), Say("done")]
+    result = await run(daemon, version, script, work)
+    why = report(result, daemon)
+    assert result.returncode == 0, why
+    first, fed, running = result.tool_output_texts()
+    assert "Process running with session ID" in first, why
+    assert "got:abc\r\n" in fed and "Process exited with code 0" in fed, why
+    assert "Process running with session ID" in running, why
+    (tty_start, sleep_start) = result.requests("process/start")
+    assert tty_start["params"]["tty"] is True, why
+    (write,) = result.requests("process/write")
+    assert base64.b64decode(write["params"]["chunk"]) == b"abc\n", why
+    assert result.response_to(write)["result"] == {"status": "accepted"}, why
+    sleep_id = sleep_start["params"]["processId"]
+    answers = [result.response_to(t)["result"] for t in result.requests("process/terminate")
+               if t["params"]["processId"] == sleep_id]
+    assert answers[0] == {"running": True}, why
 
 
 LINES = 8

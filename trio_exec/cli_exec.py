@@ -181,9 +181,16 @@ async def _copy_output(process: RemoteProcess) -> int | None:
             await process.terminate()
         return 128 + signal.SIGPIPE.value
     except ClientError as exc:
-        print(f"\r\ntrio-exec exec: {exc}", file=sys.stderr)
+        _complain(str(exc), process.tty)
         return EXIT_CLIENT
     return None
+
+
+def _complain(text: str, raw_terminal: bool) -> None:
+    """A message on stderr; on a raw terminal it starts on a fresh line."""
+    prefix = "\r\n" if raw_terminal and os.isatty(2) else ""
+    end = "\r\n" if raw_terminal and os.isatty(2) else "\n"
+    print(f"{prefix}trio-exec exec: {text}", file=sys.stderr, end=end)
 
 
 def _write_batch(batch: list[Output]) -> None:
@@ -225,7 +232,7 @@ async def _forward_stdin(process: RemoteProcess) -> None:
         try:
             status = await process.write(data, close_stdin=not data and not process.tty)
         except ClientError as exc:
-            print(f"\r\ntrio-exec exec: input not delivered: {exc}", file=sys.stderr)
+            _complain(f"input not delivered: {exc}", process.tty)
             continue
         except RpcError:
             return

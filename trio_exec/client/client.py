@@ -120,24 +120,26 @@ class ExecClient:
         if self._processes.get(process.process_id) is process:
             del self._processes[process.process_id]
 
-    async def request(self, method: str, params: Any) -> Any:
-        """One request with the drop rules above; the raw JSON result."""
+    async def request(self, method: str, params: Any, *, repeatable: bool = False) -> Any:
+        """One request with the drop rules above (`repeatable` adds this one request to
+        `REPEATABLE`); the raw JSON result."""
+        repeatable = repeatable or method in REPEATABLE
         while True:
             link = await self._supervisor.current_link()
             try:
                 return await link.request(method, params)
             except LinkLost as lost:
-                if self._supervisor.policy is not None and (
-                    not lost.sent or method in REPEATABLE
-                ):
+                if self._supervisor.policy is not None and (not lost.sent or repeatable):
                     continue
                 suffix = "; it may have been applied" if lost.sent else ""
                 raise ConnectionLost(
                     f"{method} interrupted: {lost.reason}{suffix}", maybe_applied=lost.sent
                 ) from None
 
-    async def call(self, method: str, params: object, result_type: type[T]) -> T:
-        raw = await self.request(method, wire_params(params))
+    async def call(
+        self, method: str, params: object, result_type: type[T], *, repeatable: bool = False
+    ) -> T:
+        raw = await self.request(method, wire_params(params), repeatable=repeatable)
         try:
             return CONVERTER.structure(raw, result_type)
         except (RpcError, TypeError, ValueError) as exc:
@@ -222,7 +224,11 @@ class ExecClient:
         params = m.ProcessWriteParams(
             process_id=process_id, chunk=b64.encode(data), close_stdin=close_stdin or None
         )
-        return (await self.call(methods.PROCESS_WRITE, params, m.ProcessWriteResult)).status
+        # An empty write changes nothing, and closing stdin twice is harmless: repeatable.
+        result = await self.call(
+            methods.PROCESS_WRITE, params, m.ProcessWriteResult, repeatable=not data
+        )
+        return result.status
 
     async def process_terminate(self, process_id: str) -> bool:
         params = m.ProcessTerminateParams(process_id=process_id)

@@ -9,6 +9,8 @@ server alone would leave e.g. ``sleep 1000`` behind).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import os
 import resource
 import selectors
@@ -18,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIO_EXEC = "trio-exec"
@@ -49,8 +52,16 @@ def raise_nofile() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
+_prctl: Any = None
+with contextlib.suppress(OSError, AttributeError):  # resolved here, not in the forked child
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _preexec() -> None:
     raise_nofile()
+    # Die with the bench, even if it is SIGKILLed (PR_SET_PDEATHSIG = 1).
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def reference_binary() -> Path:

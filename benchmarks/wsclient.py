@@ -32,7 +32,8 @@ Json = Any
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 _RECV_SMALL = 256 * 1024
-_RECV_BIG = 4 * 1024 * 1024
+_RECV_BUF = 64 * 1024
+_RECV_MAX = 1024 * 1024
 
 
 class RpcError(Exception):
@@ -97,7 +98,12 @@ class Client:
     def __init__(self, stream: trio.SocketStream, quickack: bool, leftover: bytes) -> None:
         self.stream = stream
         self.quickack = quickack
-        self._buf = bytearray(leftover)
+        self._buf = bytearray(max(_RECV_BUF, len(leftover)))
+        self._buf[: len(leftover)] = leftover
+        self._view = memoryview(self._buf)
+        self._lo = 0
+        self._hi = len(leftover)
+        self._replies: list[bytes] = []
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
         self._send_lock = trio.StrictFIFOLock()
@@ -243,56 +249,55 @@ class Client:
                 self._mark_closed(self.close_reason or "connection closed")
 
     async def _read_loop(self) -> None:
-        stream = self.stream
-        sock = stream.socket
+        # Frames are received straight into one buffer (recv_into, no per-read allocation)
+        # and parsed in place; [_lo, _hi) holds unparsed bytes. A frame bigger than the buffer
+        # gets a new buffer of its size.
+        sock = self.stream.socket
         quickack = self.quickack
-        buf = self._buf
-        need = 0
-        if buf:
-            need = await self._parse()
-        while True:
-            if need > _RECV_BIG:
-                # A big frame is pending: receive it straight into a buffer of its final size.
-                big = bytearray(need)
-                filled = len(buf)
-                big[:filled] = buf
-                view = memoryview(big)
-                try:
-                    while filled < need:
-                        if quickack:
-                            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-                        got = await sock.recv_into(view[filled:])
-                        if not got:
-                            self._mark_closed("server closed the connection (EOF)")
-                            return
-                        filled += got
-                finally:
-                    view.release()
-                self._buf = buf = big
-                need = await self._parse()
-                if self.closed.is_set():
-                    return
-                continue
+        need = self._parse() if self._hi > self._lo else 0
+        while not self.closed.is_set():
+            cap = len(self._buf)
+            if self._hi == cap or (need and self._lo + need > cap):
+                pending = self._hi - self._lo
+                # Grow for a frame that does not fit, when compaction would move a lot, and
+                # (adaptively, up to _RECV_MAX) when traffic fills the buffer.
+                if need > cap or pending > cap // 2 or cap < _RECV_MAX:
+                    new = bytearray(max(2 * cap, need + _RECV_SMALL if need > cap else 0))
+                    new[:pending] = self._view[self._lo : self._hi]
+                    self._view.release()
+                    self._buf = new
+                    self._view = memoryview(new)
+                else:
+                    self._view[:pending] = bytes(self._view[self._lo : self._hi])
+                self._lo, self._hi = 0, pending
             if quickack:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-            data = await stream.receive_some(_RECV_SMALL)
-            if not data:
+            got = await sock.recv_into(self._view[self._hi :])
+            if not got:
                 self._mark_closed("server closed the connection (EOF)")
                 return
-            buf += data
-            if need and len(buf) < need:
+            self._hi += got
+            if need and self._hi - self._lo < need:
                 continue
-            need = await self._parse()
-            if self.closed.is_set():
-                return
+            need = self._parse()
+            await self._flush_replies()
 
-    async def _parse(self) -> int:
-        """Handle every complete frame in the buffer; return bytes needed for the next one."""
+    async def _flush_replies(self) -> None:
+        replies, self._replies = self._replies, []
+        for r in replies:
+            try:
+                async with self._send_lock:
+                    await self.stream.send_all(r)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    def _parse(self) -> int:
+        """Handle every complete frame in the buffer; return the size of an incomplete one."""
         buf = self._buf
-        n = len(buf)
-        off = 0
+        view = self._view
+        off = self._lo
+        n = self._hi
         need = 0
-        replies: list[bytes] = []
         try:
             while n - off >= 2:
                 b0 = buf[off]
@@ -321,43 +326,31 @@ class Client:
                 start = off + hdr
                 off = end
                 if opcode in (0x1, 0x2) and fin and self._frag is None:
-                    mv = memoryview(buf)
-                    sub = mv[start:end]
-                    try:
-                        msg = orjson.loads(sub)
-                    finally:
-                        sub.release()
-                        mv.release()
-                    self._dispatch(msg)
+                    self._dispatch(orjson.loads(view[start:end]))
                 elif opcode in (0x1, 0x2, 0x0):
                     if opcode != 0x0:
                         self._frag = bytearray()
                     if self._frag is None:
                         self._mark_closed("continuation frame without a start")
                         return 0
-                    self._frag += buf[start:end]
+                    self._frag += view[start:end]
                     if fin:
                         msg = orjson.loads(self._frag)
                         self._frag = None
                         self._dispatch(msg)
                 elif opcode == 0x9:  # ping
-                    replies.append(_frame(bytes(buf[start:end]), 0xA))
+                    self._replies.append(_frame(bytes(view[start:end]), 0xA))
                 elif opcode == 0x8:  # close
                     code = int.from_bytes(buf[start : start + 2], "big") if ln >= 2 else None
-                    reason = bytes(buf[start + 2 : end]).decode(errors="replace")
-                    replies.append(_frame(bytes(buf[start : start + 2]), 0x8))
+                    reason = bytes(view[start + 2 : end]).decode(errors="replace")
+                    self._replies.append(_frame(bytes(view[start : start + 2]), 0x8))
                     self._mark_closed(f"server sent Close {code} {reason!r}")
                     break
                 # pong and others: ignored
         finally:
-            if off:
-                del buf[:off]
-        for r in replies:
-            try:
-                async with self._send_lock:
-                    await self.stream.send_all(r)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass
+            self._lo = off
+            if off == n:
+                self._lo = self._hi = 0
         return need
 
     def _dispatch(self, msg: Json) -> None:

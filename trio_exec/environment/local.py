@@ -112,12 +112,12 @@ class LocalExecProcess:
     async def send_signal(self, signal: str) -> bool:
         sig = parse_signal(signal)
         if sig is None:
-            raise errors.InvalidParams(f"unknown signal `{signal}`")
+            raise errors.unknown_signal(signal)
         return self._managed.send_signal(sig)
 
     async def resize(self, rows: int, cols: int) -> None:
         if not self._managed.resize(rows, cols):
-            raise errors.InvalidRequest(f"process {self.process_id} has no terminal")
+            raise errors.no_terminal(self.process_id)
 
 
 @attrs.define(eq=False)

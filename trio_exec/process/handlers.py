@@ -111,7 +111,7 @@ async def terminate(ctx: CallContext, params: m.ProcessTerminateParams) -> m.Pro
 async def signal(ctx: CallContext, params: m.ProcessSignalParams) -> m.ProcessRunningResult:
     sig = parse_signal(params.signal)
     if sig is None:
-        raise errors.InvalidParams(f"unknown signal `{params.signal}`")
+        raise errors.unknown_signal(params.signal)
     process = await ctx.session.processes.get(params.process_id)
     return m.ProcessRunningResult(running=process is not None and process.send_signal(sig))
 
@@ -119,7 +119,7 @@ async def signal(ctx: CallContext, params: m.ProcessSignalParams) -> m.ProcessRu
 async def resize(ctx: CallContext, params: m.ProcessResizeParams) -> m.EmptyResult:
     process = await ctx.session.processes.require(params.process_id)
     if not process.resize(params.rows, params.cols):
-        raise errors.InvalidRequest(f"process {params.process_id} has no terminal")
+        raise errors.no_terminal(params.process_id)
     return m.EmptyResult()
 
 

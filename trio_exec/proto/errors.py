@@ -99,6 +99,14 @@ def process_exists(process_id: str) -> InvalidRequest:
     return InvalidRequest(f"process {process_id} already exists")
 
 
+def unknown_signal(name: str) -> InvalidParams:
+    return InvalidParams(f"unknown signal `{name}`")
+
+
+def no_terminal(process_id: str) -> InvalidRequest:
+    return InvalidRequest(f"process {process_id} has no terminal")
+
+
 INITIALIZE_TWICE = "initialize may only be sent once per connection"
 
 

@@ -9,34 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from ..proto import methods
 from ..proto.convert import CONVERTER
 from ..proto.errors import RpcError
-
-
-@attrs.frozen(kw_only=True)
-class ProcessOutputNotification:
-    process_id: str
-    seq: int
-    stream: str
-    chunk: str
-
-
-@attrs.frozen(kw_only=True)
-class ProcessExitedNotification:
-    process_id: str
-    seq: int
-    exit_code: int
-    signal: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ProcessClosedNotification:
-    process_id: str
-    seq: int
-
+from ..proto.process_messages import (
+    ProcessClosedNotification,
+    ProcessExitedNotification,
+    ProcessOutputNotification,
+)
 
 ProcessNotification = ProcessOutputNotification | ProcessExitedNotification | ProcessClosedNotification
 

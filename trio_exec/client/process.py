@@ -24,14 +24,14 @@ import trio
 
 from ..proto import b64, errors
 from ..proto.errors import RpcError
-from .cursor import Output, OutputCursor, OutputIterator
-from .errors import ClientError, OutputLost, ProcessLost
-from .notifications import (
+from ..proto.process_messages import (
     ProcessClosedNotification,
     ProcessExitedNotification,
-    ProcessNotification,
     ProcessOutputNotification,
 )
+from .cursor import Output, OutputCursor, OutputIterator
+from .errors import ClientError, OutputLost, ProcessLost
+from .notifications import ProcessNotification
 
 if TYPE_CHECKING:
     from .client import ExecClient

@@ -226,3 +226,28 @@ def check_thread_id(value: str) -> None:
 
 def register_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(Inherit, _structure_inherit)
+
+
+# --- notifications (the daemon builds these on its hot path as plain dicts, same members) ---
+
+
+@attrs.frozen(kw_only=True)
+class ProcessOutputNotification:
+    process_id: str
+    seq: int
+    stream: str
+    chunk: str
+
+
+@attrs.frozen(kw_only=True)
+class ProcessExitedNotification:
+    process_id: str
+    seq: int
+    exit_code: int
+    signal: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProcessClosedNotification:
+    process_id: str
+    seq: int

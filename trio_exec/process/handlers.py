@@ -9,9 +9,11 @@ connection`.
 `envPolicy` builds the environment from the daemon's own (`envpolicy.py`; without one `env` is
 the whole environment, in both dialects); `metadata` is checked and otherwise informational;
 the network members are accepted (trio-exec runs no network proxy). A `sandbox` context that
-restricts the filesystem is refused (-32603): trio-exec has no OS sandbox for children, and
-running one unconfined while reporting it sandboxed would be a lie. The result carries
-`sandboxType: "none"` for 0.169 requests.
+restricts the filesystem or the network confines the child (`confine.py`: Landlock, seccomp,
+read-only binds) and the result says `sandboxType: "linuxSeccomp"`, as the reference's does;
+if this host cannot build that confinement the start is refused (-32603 naming the reason) —
+a child is never run unconfined when confinement was asked for. Otherwise 0.169 requests get
+`sandboxType: "none"`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..fs import context_policy
+import trio
+
 from ..fs.policy import ServerPaths
 from ..proto import b64, dialect, errors, methods
 from ..proto import process_messages as m
+from . import confine
 from .envpolicy import build_environment
 from .managed import parse_signal
 from .spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
@@ -31,24 +35,20 @@ if TYPE_CHECKING:
     from ..dispatch import CallContext, Handler
 
 
-UNSANDBOXABLE = (
-    "trio-exec cannot run a process inside a filesystem sandbox on this host "
-    "(sandbox.permissions restricts the filesystem); run the turn with full access"
-)
-
-
 async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStartResult:
     if params.metadata is not None and params.metadata.thread_id is not None:
         m.check_thread_id(params.metadata.thread_id)
     if not params.argv:
         raise errors.InvalidParams("argv must not be empty")
     form = dialect.current()
-    if (
-        form.is_v0169
-        and params.sandbox is not None
-        and context_policy.rules(params.sandbox, ServerPaths.from_process()) is not None
-    ):
-        raise errors.InternalError(UNSANDBOXABLE)
+    plan = None
+    if form.is_v0169 and params.sandbox is not None:
+        context = params.sandbox
+        try:
+            plan = await trio.to_thread.run_sync(
+                lambda: confine.plan(context, ServerPaths.from_process()))
+        except confine.Unenforceable as exc:
+            raise errors.cannot_confine(str(exc)) from None
     env = params.env
     if params.env_policy is not None:
         env = build_environment(params.env_policy, params.env, os.environ)
@@ -62,12 +62,14 @@ async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStar
         pipe_stdin=bool(params.pipe_stdin),
         rows=size.rows if size else DEFAULT_ROWS,
         cols=size.cols if size else DEFAULT_COLS,
+        confinement=plan,
     )
     process = await ctx.session.processes.start(params.process_id, request, form.dialect)
     ctx.after_reply(process.publish)
-    return m.ProcessStartResult(
-        process_id=params.process_id, sandbox_type="none" if form.is_v0169 else None
-    )
+    sandbox_type = None
+    if form.is_v0169:
+        sandbox_type = confine.SANDBOX_TYPE if plan is not None else "none"
+    return m.ProcessStartResult(process_id=params.process_id, sandbox_type=sandbox_type)
 
 
 async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadResult:

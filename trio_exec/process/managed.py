@@ -14,6 +14,10 @@ Rules:
   reports a signal death as exit code 128+n (pipe and tty alike), carries `sandboxDenied` in
   `process/exited` and `process/read`, and de-duplicates `process/write` by `writeId` (a
   repeated id is acknowledged, not written). A 0.120 process reports -1. Both add `signal`.
+- `sandboxDenied` (0.169) is true only for a confined child that ended with a non-zero code and
+  looks denied by the sandbox, by codex's own rule (`is_likely_sandbox_denied`): its output
+  (any stream) mentions one of `DENIAL_KEYWORDS`, case-insensitively; or, without such words,
+  it died of SIGSYS (exit 159, a seccomp kill) — 2, 126 and 127 never count without the words.
 
 Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
 process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
@@ -47,6 +51,39 @@ REAP_GRACE = 5.0
 EXIT_DRAIN = 0.05
 
 Notify = Callable[[bytes], Awaitable[None]]
+
+DENIAL_KEYWORDS = (
+    "operation not permitted",
+    "permission denied",
+    "read-only file system",
+    "seccomp",
+    "sandbox",
+    "landlock",
+    "failed to write file",
+)
+#: How much of the previous chunk is kept so that a keyword split across chunks is found.
+_KEYWORD_OVERLAP = max(len(k) for k in DENIAL_KEYWORDS) - 1
+SIGSYS_EXIT = 128 + signals.SIGSYS
+
+
+class DenialScanner:
+    """Watches a confined child's output for codex's sandbox-denial keywords."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._tails: dict[str, str] = {}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        if self.seen:
+            return
+        text = self._tails.get(stream, "") + data.decode("utf-8", "replace").lower()
+        self.seen = any(keyword in text for keyword in DENIAL_KEYWORDS)
+        self._tails[stream] = text[-_KEYWORD_OVERLAP:]
+
+    def denied(self, exit_code: int) -> bool:
+        if exit_code == 0:
+            return False
+        return self.seen or exit_code == SIGSYS_EXIT
 
 SIGNAL_ALIASES = {
     "interrupt": signals.SIGINT,
@@ -83,6 +120,8 @@ class ManagedProcess:
     _forget: Callable[[ManagedProcess], None]
     retention: float
     dialect: Dialect = Dialect.V0120
+    #: Whether the child runs confined (0.169 `sandbox`): decides `sandboxDenied`.
+    sandboxed: bool = False
     log: OutputLog = attrs.field(factory=OutputLog)
     exit_code: int | None = None
     signal_name: str | None = None
@@ -94,6 +133,8 @@ class ManagedProcess:
     _open_outputs: int = 0
     _outputs_done: trio.Event = attrs.field(factory=trio.Event)
     _write_ids: set[str] = attrs.field(factory=set)
+    _denials: DenialScanner = attrs.field(factory=DenialScanner)
+    sandbox_denied: bool = False
 
     @property
     def is_v0169(self) -> bool:
@@ -147,6 +188,8 @@ class ManagedProcess:
             if not data:
                 return
             data = bytes(data)
+            if self.sandboxed:
+                self._denials.feed(stream_name, data)
             async with self._record_lock:
                 chunk = self.log.append_output(stream_name, data)
                 self._wake()
@@ -172,6 +215,7 @@ class ManagedProcess:
                 self.signal_name = signals.Signals(-returncode).name
             else:
                 self.exit_code = returncode
+            self.sandbox_denied = self.sandboxed and self._denials.denied(self.exit_code)
             seq = self.log.record_exit()
             self._wake()
             params: dict[str, object] = {
@@ -180,7 +224,7 @@ class ManagedProcess:
                 "exitCode": self.exit_code,
             }
             if self.is_v0169:
-                params["sandboxDenied"] = False
+                params["sandboxDenied"] = self.sandbox_denied
             if self.signal_name is not None:
                 params["signal"] = self.signal_name
             await self._notify(encode_notification(methods.PROCESS_EXITED, params))
@@ -239,7 +283,7 @@ class ManagedProcess:
             exit_code=self.exit_code,
             closed=self.log.closed,
             failure=None,
-            sandbox_denied=False if self.is_v0169 else None,
+            sandbox_denied=self.sandbox_denied if self.is_v0169 else None,
             signal=self.signal_name,
             retention_gap=gap,
         )

@@ -9,6 +9,9 @@ Rules (the contract's `process/start` semantics, identical in both modes):
   its PTY as controlling terminal, so ^C raises SIGINT and job control works.
 - Children inherit none of the daemon's file descriptors.
 - A failure raises `SpawnError` with the wire text and leaves nothing open.
+- With a `confinement` (`confine.py`), the child is confined between fork and exec (Landlock
+  ruleset built here in the parent, applied by the `preexec_fn`); if that cannot be done, or
+  fails in the child, nothing runs: `SpawnError` with the reason.
 
 Resource handling: on success the caller owns `Spawned` (streams and the trio Process) and must
 `close()` it after the child is reaped.
@@ -22,11 +25,15 @@ import os
 import struct
 import subprocess
 import termios
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import trio
 
+from ..proto import errors
 from ..proto.errors import os_error_text
+from . import confine
 
 SYSTEMD_VARIABLES = frozenset(
     {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
@@ -48,6 +55,7 @@ class SpawnRequest:
     pipe_stdin: bool = False
     rows: int = DEFAULT_ROWS
     cols: int = DEFAULT_COLS
+    confinement: confine.Plan | None = None
 
 
 @attrs.define(eq=False)
@@ -141,18 +149,39 @@ async def spawn(request: SpawnRequest) -> Spawned:
         raise SpawnError(os_error_text(exc)) from None
 
 
+async def _open(request: SpawnRequest, args: list[str], executable: str, env: dict[str, str],
+                preexec: Callable[[], None] | None = None, tty_path: str | None = None,
+                **options: Any) -> trio.Process:
+    """`trio.lowlevel.open_process` with the common options, confined when asked."""
+    common: dict[str, Any] = dict(executable=executable, cwd=request.cwd, env=env,
+                                  start_new_session=True, **options)
+    plan = request.confinement
+    if plan is None:
+        return await trio.lowlevel.open_process(args, preexec_fn=preexec, **common)
+    cwd = os.path.join(os.getcwd(), request.cwd)
+    try:
+        hook = await trio.to_thread.run_sync(
+            lambda: confine.prepare(plan, cwd=cwd, tty_path=tty_path, before=preexec))
+    except confine.Unenforceable as exc:
+        raise SpawnError(errors.cannot_confine(str(exc)).message) from None
+    try:
+        pass_fds = (hook.ruleset_fd,) if hook.ruleset_fd >= 0 else ()
+        return await trio.lowlevel.open_process(args, preexec_fn=hook, pass_fds=pass_fds, **common)
+    except subprocess.SubprocessError as exc:
+        # the preexec_fn failed: the exec never happened
+        raise SpawnError(errors.cannot_confine(f"setting it up in the child failed ({exc})").message) from None
+    finally:
+        hook.close()
+
+
 async def _spawn_pipes(
     request: SpawnRequest, args: list[str], executable: str, env: dict[str, str]
 ) -> Spawned:
-    process = await trio.lowlevel.open_process(
-        args,
-        executable=executable,
-        cwd=request.cwd,
-        env=env,
+    process = await _open(
+        request, args, executable, env,
         stdin=subprocess.PIPE if request.pipe_stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=True,
     )
     assert process.stdout is not None and process.stderr is not None
     return Spawned(
@@ -168,16 +197,13 @@ async def _spawn_pty(
     master, slave = os.openpty()
     try:
         set_window_size(slave, request.rows, request.cols)
-        process = await trio.lowlevel.open_process(
-            args,
-            executable=executable,
-            cwd=request.cwd,
-            env=env,
+        process = await _open(
+            request, args, executable, env,
+            preexec=_acquire_controlling_terminal,
+            tty_path=os.ttyname(slave),
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            start_new_session=True,
-            preexec_fn=_acquire_controlling_terminal,
         )
     except BaseException:
         os.close(master)

@@ -60,6 +60,7 @@ class ProcessTable:
             forget=self._forget,
             retention=self.retention,
             dialect=dialect,
+            sandboxed=request.confinement is not None,
         )
         self._entries[process_id] = process
         starting.set()

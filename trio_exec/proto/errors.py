@@ -107,6 +107,11 @@ def no_terminal(process_id: str) -> InvalidRequest:
     return InvalidRequest(f"process {process_id} has no terminal")
 
 
+def cannot_confine(reason: str) -> InternalError:
+    """A 0.169 `sandbox` that this host cannot enforce: the process is not started."""
+    return InternalError(f"trio-exec cannot run this process in the sandbox it asks for: {reason}")
+
+
 INITIALIZE_TWICE = "initialize may only be sent once per connection"
 
 

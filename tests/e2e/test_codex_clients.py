@@ -8,10 +8,11 @@ codex reported to the model, what is on disk, and the exec-server frames that ca
 (``process/start`` for the command, ``fs/writeFile`` for the edit; the command prints its
 ``$PPID``, which must be the daemon's pid).
 
-Sandbox mode: both clients run with ``-s danger-full-access``. codex's default mode for
-``codex exec`` is ``read-only``; in it the 0.169 client sends a filesystem-restricting
-``sandbox`` context on ``process/start``, which trio-exec refuses (-32603, it runs children
-unconfined) — pinned by ``test_codex_0169_default_sandbox_mode_is_refused``. The 0.120 client
+Sandbox mode: both clients run with ``-s danger-full-access``, except the two 0.169 tests of
+its sandboxed modes: codex's default mode for ``codex exec`` is ``read-only``, and in it (and
+in ``workspace-write``) the 0.169 client sends a filesystem-restricting ``sandbox`` context on
+``process/start``, which trio-exec enforces (Landlock, seccomp, read-only binds;
+``process/confine.py``), answering ``sandboxType: "linuxSeccomp"`` as the reference does. The 0.120 client
 sends no sandbox member; in a sandboxed mode it wraps the command in its *own* binary path
 (``<client codex> --sandbox-policy … -- bash -lc …``), which only works when client and daemon
 share a filesystem, so it also runs with full access here.
@@ -20,8 +21,10 @@ share a filesystem, so it also runs with full access here.
 from __future__ import annotations
 
 import base64
-import json
+import os
 import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -249,28 +252,72 @@ async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
     assert (work / "end.txt").read_text() == "done\n"
 
 
-async def test_codex_0169_default_sandbox_mode_is_refused(daemon: ServerHandle,
-                                                          tmp_path: Path) -> None:
-    """Pins the current design: without a sandbox flag ``codex exec`` 0.169 runs ``read-only``
-    and asks for a filesystem sandbox on ``process/start``; trio-exec, which runs children
-    unconfined, refuses it with -32603 and codex reports the failure to the model (the
-    command does not run). The 0.169 reference exec-server runs it under bubblewrap+seccomp
-    instead (``sandboxType: "linuxSeccomp"``, writes fail with EROFS)."""
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory outside every writable root of codex's sandbox modes (/tmp is one)."""
+    path = Path(f"/var/tmp/trio-exec-e2e-{os.getpid()}")
+    path.mkdir(exist_ok=True)
+    (path / "readable").write_text("from outside\n")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def sandboxed_start(result: CodexRun, why: str) -> dict[str, Any]:
+    """The one process/start, which asked for a sandbox and was confined (not refused)."""
+    (start,) = result.requests("process/start")
+    assert start["params"]["sandbox"]["permissions"]["type"] == "managed", why
+    assert result.response_to(start)["result"]["sandboxType"] == "linuxSeccomp", why
+    return dict(start)
+
+
+async def test_codex_0169_default_sandbox_mode_runs_confined(daemon: ServerHandle, tmp_path: Path,
+                                                             outside: Path) -> None:
+    """Without a sandbox flag ``codex exec`` 0.169 runs ``read-only`` and sends a sandbox
+    context (``/`` readable, nothing writable) on ``process/start``. trio-exec runs the command
+    confined, as the reference does: it reads anywhere, every write fails (inside the
+    workspace too), and the exit is reported ``sandboxDenied``."""
     work = workspace(tmp_path)
-    result = await run(daemon, "0.169", [shell("echo hi > created.txt"), Say("done")], work,
-                       extra_args=())
+    command = (f"echo ppid=$PPID; cat {outside}/readable; echo in > created.txt;"
+               f" echo out > {outside}/created.txt; exit 3")
+    result = await run(daemon, "0.169", [shell(command), Say("done")], work, extra_args=())
     why = report(result, daemon)
     assert result.returncode == 0, why
-    (start,) = result.requests("process/start")
-    sandbox = start["params"]["sandbox"]
-    assert sandbox["permissions"]["type"] == "managed", why
-    assert sandbox["permissions"]["file_system"] == {
+    start = sandboxed_start(result, why)
+    assert start["params"]["sandbox"]["permissions"]["file_system"] == {
         "type": "restricted",
         "entries": [{"path": {"type": "special", "value": {"kind": "root"}}, "access": "read"}],
     }, why
-    error = result.response_to(start)["error"]
-    assert error["code"] == -32603, why
-    assert "cannot run a process inside a filesystem sandbox" in error["message"], why
     (out,) = result.tool_output_texts()
-    assert "exec-server rejected request (-32603)" in out, json.dumps(out)
-    assert not (work / "created.txt").exists()
+    assert f"ppid={daemon.pid}\n" in out and "from outside\n" in out, why
+    assert "line 1: created.txt: Permission denied\n" in out, why
+    assert f"line 1: {outside}/created.txt: Permission denied\n" in out, why
+    assert not (work / "created.txt").exists() and not (outside / "created.txt").exists()
+    (exited,) = result.notifications("process/exited")
+    assert exited["params"]["exitCode"] == 3 and exited["params"]["sandboxDenied"] is True, why
+
+
+async def test_codex_0169_workspace_write_runs_confined(daemon: ServerHandle, tmp_path: Path,
+                                                        outside: Path) -> None:
+    """``-s workspace-write``: the workspace (and /tmp) are writable, the rest is not, and the
+    workspace's ``.git`` stays read-only."""
+    work = workspace(tmp_path)
+    (work / ".git").mkdir()
+    (work / ".git" / "config").write_text("[core]\n")
+    command = (f"echo in > created.txt && cat created.txt; echo out > {outside}/created.txt;"
+               " echo hook > .git/hook; echo end")
+    result = await run(daemon, "0.169", [shell(command), Say("done")], work,
+                       extra_args=("-s", "workspace-write"))
+    why = report(result, daemon)
+    assert result.returncode == 0, why
+    start = sandboxed_start(result, why)
+    entries = start["params"]["sandbox"]["permissions"]["file_system"]["entries"]
+    assert {"path": {"type": "special", "value": {"kind": "project_roots"}},
+            "access": "write"} in entries, why
+    (out,) = result.tool_output_texts()
+    assert "in\n" in out and "Permission denied" in out and "Read-only file system" in out, why
+    assert "Process exited with code 0" in out, why
+    assert (work / "created.txt").read_text() == "in\n"
+    assert not (outside / "created.txt").exists()
+    assert not (work / ".git" / "hook").exists()

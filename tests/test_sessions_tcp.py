@@ -103,13 +103,16 @@ async def test_expiry_after_a_tcp_reset_kills_the_process() -> None:
             assert reply["error"]["message"] == f"unknown session id {sid}"
 
 
-async def catch_up(client: WireClient, process_id: str, after: int, into: list[bytes]) -> int:
-    """Read everything after `after`; fail loudly on a retention gap. Returns the last seq."""
+async def catch_up(
+    client: WireClient, process_id: str, after: int, into: list[bytes]
+) -> tuple[int, bool]:
+    """Read everything after `after`; fail loudly on a retention gap. Returns the last seq and
+    whether the process is closed (no output will follow)."""
     while True:
         result = (await client.read(process_id, afterSeq=after))["result"]
         assert "retentionGap" not in result, result
         if not result["chunks"]:
-            return after
+            return after, result["closed"]
         into.extend(unb64(c["chunk"]) for c in result["chunks"])
         after = result["chunks"][-1]["seq"]
 
@@ -128,7 +131,10 @@ async def test_exactly_once_output_across_100_tcp_resets_while_output_flows() ->
             await parked(daemon, sid)
             async with connect(url) as client:
                 await client.handshake(resumeSessionId=sid)
-                last_seq = await catch_up(client, "p", last_seq, received)
+                last_seq, closed = await catch_up(client, "p", last_seq, received)
+                if closed:
+                    reset(client)
+                    continue
                 with trio.move_on_after(1):
                     await client.wait_for(
                         lambda seen=last_seq: sum(  # type: ignore[misc]
@@ -147,7 +153,7 @@ async def test_exactly_once_output_across_100_tcp_resets_while_output_flows() ->
             await client.handshake(resumeSessionId=sid)
             with trio.fail_after(30):
                 while True:
-                    last_seq = await catch_up(client, "p", last_seq, received)
+                    last_seq, _ = await catch_up(client, "p", last_seq, received)
                     state = (await client.read("p", afterSeq=last_seq, waitMs=5000))["result"]
                     if state["closed"] and not state["chunks"]:
                         break

@@ -26,6 +26,7 @@ import trio
 import trio_websocket
 
 from . import dispatch
+from .frames import FrameStream
 from .fs.local import LocalFilesystem
 from .proto import codec, errors
 from .session.registry import SessionRegistry
@@ -34,6 +35,8 @@ from .session.session import Attachment
 log = logging.getLogger(__name__)
 
 SINK_CAPACITY = 64
+#: The writer joins queued frames into one write up to about this many bytes.
+BATCH_BYTES = 256 * 1024
 CLOSE_TIMEOUT = 2.0
 TAKEOVER_FLUSH_TIMEOUT = 1.0
 TAKEOVER_CLOSE_CODE = 4000
@@ -50,6 +53,7 @@ class ConnectionConfig:
 @attrs.define(eq=False)
 class Connection:
     ws: trio_websocket.WebSocketConnection
+    frames: FrameStream
     registry: SessionRegistry
     fs: LocalFilesystem
     config: ConnectionConfig
@@ -113,14 +117,7 @@ class Connection:
     async def _run_request(self, state: dispatch.ConnectionState, request: codec.Request) -> None:
         ctx = dispatch.CallContext(state)
         try:
-            try:
-                result = await dispatch.call(ctx, request.method, request.params)
-                payload = codec.encode_result(request.id, result)
-            except errors.RpcError as exc:
-                payload = codec.encode_error(request.id, exc)
-            except Exception:
-                log.exception("%s: %s failed", self.label, request.method)
-                payload = codec.encode_error(request.id, errors.InternalError("internal error"))
+            payload = await self._reply_for(ctx, request)
             await self._send(state.sink, payload)
         finally:
             ctx.run_after_reply()
@@ -128,6 +125,17 @@ class Connection:
             if self._in_flight == 0:
                 self._idle.set()
                 self._idle = trio.Event()
+
+    async def _reply_for(self, ctx: dispatch.CallContext, request: codec.Request) -> bytes:
+        """The encoded response (the result object is released before the bytes travel on: a
+        large `fs/readFile` result must not stay alive beside its encoding)."""
+        try:
+            return codec.encode_result(request.id, await dispatch.call(ctx, request.method, request.params))
+        except errors.RpcError as exc:
+            return codec.encode_error(request.id, exc)
+        except Exception:
+            log.exception("%s: %s failed", self.label, request.method)
+            return codec.encode_error(request.id, errors.InternalError("internal error"))
 
     @staticmethod
     async def _send(sink: trio.MemorySendChannel[bytes], payload: bytes) -> None:
@@ -137,11 +145,25 @@ class Connection:
     async def _writer(
         self, source: trio.MemoryReceiveChannel[bytes], scope: trio.CancelScope
     ) -> None:
+        """Send what is queued, batching what is already waiting into one write."""
         async with source:
             async for payload in source:
+                batch, size = [payload], len(payload)
+                del payload  # a large response is alive once, in the batch
+                while size < BATCH_BYTES:
+                    try:
+                        batch.append(source.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    size += len(batch[-1])
                 try:
-                    await self.ws.send_message(payload.decode())
-                except trio_websocket.ConnectionClosed:
+                    sent = await self.frames.send_text_frames(
+                        batch, still_open=lambda: self.ws.closed is None
+                    )
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    break
+                del batch
+                if not sent:
                     break
         scope.cancel()
 

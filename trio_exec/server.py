@@ -107,15 +107,17 @@ class Daemon:
         try:
             async with trio.open_nursery() as ws_tasks:
                 try:
-                    ws = await accept_websocket(stream, ws_tasks, self._front)
-                    if ws is not None:
-                        connection = Connection(ws, self.registry, self.fs, self._conn_config)
+                    upgraded = await accept_websocket(stream, ws_tasks, self._front)
+                    if upgraded is not None:
+                        connection = Connection(
+                            upgraded.ws, upgraded.frames, self.registry, self.fs, self._conn_config
+                        )
                         self._connections.add(connection)
                         try:
                             await connection.serve()
                         finally:
                             self._connections.discard(connection)
-                        await send_missing_close(ws, stream)
+                        await send_missing_close(upgraded.ws, stream)
                 finally:
                     ws_tasks.cancel_scope.cancel()
                     with trio.CancelScope(shield=True):

@@ -20,50 +20,20 @@ import trio_websocket
 from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import FrameProtocol
 
+from .frames import FrameStream
+
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
 HEAD_TIMEOUT = 10.0
 
 
-@attrs.define(eq=False)
-class ReplayStream(trio.abc.Stream):
-    """A view of `_inner` that returns `_prefix` before reading from it.
+@attrs.frozen
+class Upgraded:
+    """An accepted WebSocket and the stream under it (the writer sends its frames there)."""
 
-    Closing the view does not close `_inner`: the connection handler owns the socket and
-    closes it last, after it had the chance to send a Close frame trio-websocket left out."""
-
-    _inner: trio.abc.Stream
-    _prefix: bytes
-    _closed: bool = False
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("stream was closed")
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        self._check_open()
-        if self._prefix:
-            size = len(self._prefix) if max_bytes is None else max_bytes
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            return data
-        return bytes(await self._inner.receive_some(max_bytes))
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        self._check_open()
-        await self._inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        inner = self._inner
-        if isinstance(inner, trio.abc.HalfCloseableStream):
-            await inner.send_eof()
-
-    async def aclose(self) -> None:
-        self._closed = True
-        await trio.lowlevel.checkpoint()
+    ws: trio_websocket.WebSocketConnection
+    frames: FrameStream
 
 
 @attrs.frozen
@@ -123,7 +93,7 @@ def authorized(head: RequestHead, token: str | None) -> bool:
 
 async def accept_websocket(
     stream: trio.abc.Stream, nursery: trio.Nursery, config: FrontDoorConfig
-) -> trio_websocket.WebSocketConnection | None:
+) -> Upgraded | None:
     """Serve the front door; the accepted WebSocket, or None when the exchange was plain
     HTTP or failed. Cancellation: the caller closes `stream`."""
     with trio.move_on_after(HEAD_TIMEOUT):
@@ -153,14 +123,15 @@ async def accept_websocket(
                 _response(401, "Unauthorized", b"unauthorized\n", "www-authenticate: Bearer\r\n"),
             )
             return None
+        frames = FrameStream(stream, raw)
         request = await trio_websocket.wrap_server_stream(
             nursery,
-            ReplayStream(stream, raw),
+            frames,
             message_queue_size=16,
             max_message_size=config.max_message_size,
             receive_buffer_size=256 * 1024,
         )
-        return await request.accept()
+        return Upgraded(await request.accept(), frames)
     log.info("peer sent no complete request head within %ss", HEAD_TIMEOUT)
     return None
 

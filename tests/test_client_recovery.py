@@ -9,6 +9,7 @@ test) and FIFOs (the test waits for the child), so no test sleeps to wait for an
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,39 @@ async def test_drop_mid_output_over_a_real_socket(gates: Gates) -> None:
             assert seen == lines(100) * 2
             assert client.connections == 2
 
+
+
+async def test_exactly_once_across_100_random_drops_while_4_processes_stream() -> None:
+    """Four producers stream numbered lines; the connection is broken 100 times at random
+    moments (seeded), each time once the client has reconnected. Every process's output
+    arrives exactly once, in order, with no gap."""
+    rng = random.Random(20261125)
+    count = 2500
+    producer = "import time\nfor i in range({n}):\n    print('{tag}', i)\n    time.sleep(0.001)"
+    async with (
+        in_memory_daemon() as daemon,
+        open_client_over_stream(daemon.connect, reconnect=POLICY) as client,
+    ):
+        processes = {
+            tag: await client.process_start(
+                ["python3", "-u", "-c", producer.format(n=count, tag=tag)], cwd="/", env=ENV
+            )
+            for tag in "abcd"
+        }
+        received = {tag: b"" for tag in processes}
+
+        async def collect(tag: str) -> None:
+            received[tag] = await read_all(processes[tag])
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                for tag in processes:
+                    nursery.start_soon(collect, tag)
+                drops = 0
+                while drops < 100:
+                    await trio.sleep(rng.uniform(0, 0.02))  # a random moment, not a wait
+                    if client.break_connection(f"random drop {drops}"):
+                        drops += 1
+        assert client.connections >= 101
+    for tag, data in received.items():
+        assert data == b"".join(b"%s %d\n" % (tag.encode(), i) for i in range(count)), tag

@@ -85,10 +85,14 @@ class ExecClient:
         """How many links were established (1 + successful reconnects)."""
         return self._supervisor.connections
 
-    def break_connection(self, reason: str = "broken on request") -> None:
-        """Drop the current link at once (what a network failure does); for tests and tools."""
-        if self._supervisor.link is not None:
-            self._supervisor.link.kill(reason)
+    def break_connection(self, reason: str = "broken on request") -> bool:
+        """Drop the current link at once (what a network failure does), for tests and tools;
+        False when there is no live link to break (a reconnect is under way)."""
+        link = self._supervisor.link
+        if link is None or link.dead.is_set():
+            return False
+        link.kill(reason)
+        return True
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -16,9 +16,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from support import servers
 from support.gates import Gates
 from support.servers import REFERENCE, TRIO_EXEC, ServerHandle
+
+# Property tests run on a shared 2-core machine beside real child processes: a per-example
+# deadline would measure the machine's load, not the code.
+settings.register_profile(
+    "trio-exec", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("trio-exec")
 
 
 def _start(kind: str, *flags: str, env: dict[str, str] | None = None) -> ServerHandle:

@@ -156,3 +156,40 @@ async def test_children_inherit_no_descriptor_of_the_daemon() -> None:
             for tty in (False, True):
                 output, _ = await client.run(f"fds-{tty}", ["ls", "/proc/self/fd"], tty=tty)
                 assert output.split() == [b"0", b"1", b"2", b"3"], output
+
+
+async def test_systemd_socket_activation_serves_the_passed_socket() -> None:
+    """`systemd-socket-activate` owns the port and hands it over as fd 3 (LISTEN_FDS), as the
+    socket unit in deploy/ does; the daemon serves it and prints its address."""
+    activate = trio.Path("/usr/bin/systemd-socket-activate")
+    if not await activate.exists():
+        pytest.skip("systemd-socket-activate is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await trio.lowlevel.open_process(
+        [str(activate), "-l", f"127.0.0.1:{port}", *SERVE],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        url = f"ws://127.0.0.1:{port}"
+        with trio.fail_after(10):
+            said = b""
+            while b"Listening on" not in said:  # the activator owns the port from here on
+                said += await proc.stderr.receive_some(4096)
+            # the activator execs the daemon on the first connection
+            async with session(url) as client:
+                output, _ = await client.run("hi", ["echo", "activated"])
+            printed = b""
+            while b"\n" not in printed:
+                printed += await proc.stdout.receive_some(4096)
+        assert output == b"activated\n"
+        assert printed.decode().strip() == url
+    finally:
+        proc.terminate()
+        with trio.fail_after(10):
+            await proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                await stream.aclose()

@@ -20,7 +20,10 @@ import trio_websocket
 from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import FrameProtocol
 
+from . import masking
 from .frames import FrameStream
+
+masking.install()
 
 log = logging.getLogger(__name__)
 

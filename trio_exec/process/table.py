@@ -64,7 +64,10 @@ class ProcessTable:
         )
         self._entries[process_id] = process
         starting.set()
-        await self._nursery.start(process.supervise)
+        # Shielded: once spawned, the child must be supervised (killed and reaped at the end),
+        # even if the request that started it is being cancelled.
+        with trio.CancelScope(shield=True):
+            await self._nursery.start(process.supervise)
         return process
 
     async def get(self, process_id: str) -> ManagedProcess | None:

@@ -356,3 +356,30 @@ async def test_exactly_once_across_100_random_drops_while_4_processes_stream() -
         assert client.connections >= 101
     for tag, data in received.items():
         assert data == b"".join(b"%s %d\n" % (tag.encode(), i) for i in range(count)), tag
+
+
+async def test_a_resume_whose_initialize_is_never_answered_still_gives_up(gates: Gates) -> None:
+    """The new socket opens but the server never answers `initialize` (a hung server, or the
+    network dying right after the upgrade): the reconnect must still end within
+    `give_up_after`, not wait for that reply forever."""
+    state = {"drop_initialize": False}
+
+    def drop_initialize_reply(message: codec.Message) -> bool:
+        return state["drop_initialize"] and isinstance(message, codec.Response) \
+            and message.id == 1
+
+    policy = ReconnectPolicy(
+        initial_delay=0.01, max_delay=0.05, give_up_after=0.3, connect_timeout=0.2
+    )
+    with trio.fail_after(TIMEOUT):
+        async with in_memory_daemon() as daemon, open_client_over_stream(
+            daemon.connect, reconnect=policy, tap=drop_initialize_reply
+        ) as client:
+            process = await client.process_start(
+                ["/bin/sh", "-c", gates.wait("a")], cwd="/", env=ENV
+            )
+            state["drop_initialize"] = True
+            daemon.break_current()
+            with pytest.raises(ConnectionLost, match=r"not recovered within 0.3s"):
+                await process.wait()
+            gates.open("a")

@@ -160,8 +160,10 @@ class Supervisor:
                 return None
             delay = min(max(delay * 2, self.policy.initial_delay), self.policy.max_delay)
             try:
-                link: Link = await nursery.start(self._serve_link, self.session_id)
-                return link
+                with trio.move_on_at(give_up_at):  # an attempt never outlives the policy
+                    link: Link = await nursery.start(self._serve_link, self.session_id)
+                    return link
+                reason = "the reconnect attempt ran out of time"
             except RpcError as exc:
                 if exc.message == errors.unknown_session(self.session_id or "").message:
                     lost = ProcessLost(f"session {self.session_id} expired while disconnected")
@@ -190,7 +192,11 @@ class Supervisor:
                     link = await self._connect(nursery)
                     await nursery.start(link.run)
                     try:
-                        await self._handshake(link, resume)
+                        timeout = self._connect_timeout()
+                        with trio.move_on_after(timeout) as waited:
+                            await self._handshake(link, resume)
+                        if waited.cancelled_caught:
+                            raise TimeoutError(f"no initialize reply within {timeout}s")
                     except BaseException:
                         link.kill("handshake failed")
                         raise
@@ -214,8 +220,11 @@ class Supervisor:
         if failure is not None:
             raise failure
 
+    def _connect_timeout(self) -> float:
+        return self.policy.connect_timeout if self.policy else ReconnectPolicy().connect_timeout
+
     async def _connect(self, nursery: trio.Nursery) -> Link:
-        timeout = self.policy.connect_timeout if self.policy else ReconnectPolicy().connect_timeout
+        timeout = self._connect_timeout()
         with trio.move_on_after(timeout):
             ws = await self.connector(nursery)
             return Link(

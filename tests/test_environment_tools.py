@@ -102,3 +102,17 @@ async def test_file_tools(env: Environment, tmp_path: Path) -> None:
             assert listing.text == "a.txt\nsub/"
             missing = await tools.call("read_file", {"path": "nope"})
             assert not missing.ok and missing.text == "No such file or directory (os error 2)"
+
+
+async def test_edit_file_on_a_file_that_is_not_utf8_is_refused_not_raised(
+    env: Environment, tmp_path: Path
+) -> None:
+    """A handler's failure comes back as a ToolResult: a binary file cannot be edited as text,
+    and the file is left as it was."""
+    with trio.fail_after(TIMEOUT):
+        async with open_toolset(env, cwd=str(tmp_path)) as tools:
+            (tmp_path / "blob").write_bytes(b"\xff\xfeold\x00")
+            edit = await tools.call("edit_file", {"path": "blob", "old_string": "old",
+                                                  "new_string": "new"})
+            assert not edit.ok and "not UTF-8" in edit.text
+            assert (tmp_path / "blob").read_bytes() == b"\xff\xfeold\x00"

@@ -56,7 +56,10 @@ class FileTools:
         old, new = args["old_string"], args["new_string"]
         if not old:
             raise ToolError("edit_file: old_string must not be empty")
-        text = (await self.env.filesystem.read_file(path)).decode("utf-8")
+        try:
+            text = (await self.env.filesystem.read_file(path)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ToolError(f"edit_file: {path} is not UTF-8 text; it cannot be edited") from None
         count = text.count(old)
         if count != 1:
             where = "not found" if count == 0 else f"found {count} times"

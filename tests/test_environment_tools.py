@@ -116,3 +116,17 @@ async def test_edit_file_on_a_file_that_is_not_utf8_is_refused_not_raised(
                                                   "new_string": "new"})
             assert not edit.ok and "not UTF-8" in edit.text
             assert (tmp_path / "blob").read_bytes() == b"\xff\xfeold\x00"
+
+
+async def test_output_cut_to_a_tiny_max_output_bytes_keeps_the_limit(
+    env: Environment, tmp_path: Path
+) -> None:
+    """max_output_bytes=1 keeps at most one byte of output (the middle is cut), not all of it."""
+    with trio.fail_after(TIMEOUT):
+        async with open_toolset(env, cwd=str(tmp_path), env_vars=ENV) as tools:
+            done = await tools.call("exec_command", {"cmd": "printf abcdefghij",
+                                                     "max_output_bytes": 1})
+            assert done.ok
+            output = done.text.split("\nOutput:\n", 1)[1]
+            assert "abcdefghij" not in output
+            assert "[... 9 bytes omitted ...]" in output

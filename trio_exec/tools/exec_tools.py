@@ -48,8 +48,9 @@ class _Running:
     def take(self, limit: int) -> str:
         data, self.output = bytes(self.output), bytearray()
         if len(data) > limit:
-            half = limit // 2
-            data = data[:half] + f"\n[... {len(data) - limit} bytes omitted ...]\n".encode() + data[-half:]
+            head = limit // 2  # and limit - head from the end (data[-0:] would be all of it)
+            marker = f"\n[... {len(data) - limit} bytes omitted ...]\n".encode()
+            data = data[:head] + marker + data[len(data) - (limit - head):]
         return data.decode("utf-8", errors="replace")
 
 

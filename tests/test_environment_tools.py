@@ -130,3 +130,25 @@ async def test_output_cut_to_a_tiny_max_output_bytes_keeps_the_limit(
             output = done.text.split("\nOutput:\n", 1)[1]
             assert "abcdefghij" not in output
             assert "[... 9 bytes omitted ...]" in output
+
+
+@pytest.mark.parametrize("tool,args", [
+    ("exec_command", {"cmd": "true", "yield_time_ms": -1}),
+    ("exec_command", {"cmd": "true", "max_output_bytes": -5}),
+])
+async def test_out_of_range_numbers_are_refused_before_anything_runs(
+    tool: str, args: dict[str, object], tmp_path: Path
+) -> None:
+    """A negative yield time used to raise ValueError out of `call` (after the command had
+    started); a negative limit mangled the output. Both are refused as tool failures."""
+    marker = tmp_path / "ran"
+    args = {**args, "cmd": f"touch {marker}"}
+    with trio.fail_after(TIMEOUT):
+        async with open_local_environment() as local, open_toolset(
+            local, cwd=str(tmp_path), env_vars=ENV
+        ) as tools:
+            result = await tools.call(tool, args)
+            assert not result.ok and "must be" in result.text
+            assert not marker.exists()
+            stdin = await tools.call("write_stdin", {"session_id": 1, "yield_time_ms": -1})
+            assert not stdin.ok and "must be" in stdin.text

@@ -54,6 +54,17 @@ class _Running:
         return data.decode("utf-8", errors="replace")
 
 
+def _limits(tool: str, args: Mapping[str, Any], default_yield_ms: int) -> tuple[int, int]:
+    """`yield_time_ms` (>= 0) and `max_output_bytes` (>= 1), checked before anything runs."""
+    yield_ms: int = args.get("yield_time_ms", default_yield_ms)
+    limit: int = args.get("max_output_bytes", DEFAULT_MAX_OUTPUT)
+    if yield_ms < 0:
+        raise ToolError(f"{tool}: yield_time_ms must be at least 0")
+    if limit < 1:
+        raise ToolError(f"{tool}: max_output_bytes must be at least 1")
+    return yield_ms, limit
+
+
 @attrs.define(eq=False)
 class ExecTools:
     env: Environment
@@ -66,6 +77,7 @@ class ExecTools:
 
     async def exec_command(self, args: Mapping[str, Any]) -> str:
         require(self.env, EXEC)
+        yield_ms, limit = _limits("exec_command", args, DEFAULT_YIELD_MS)
         workdir = args.get("workdir")
         cwd = posixpath.join(self.cwd, workdir) if workdir else self.cwd
         process = await self.env.exec.start(
@@ -76,11 +88,11 @@ class ExecTools:
         session_id = next(self._ids)
         self._sessions[session_id] = running
         self.nursery.start_soon(running.collect)
-        return await self._report(session_id, running, args.get("yield_time_ms", DEFAULT_YIELD_MS),
-                                  args.get("max_output_bytes", DEFAULT_MAX_OUTPUT))
+        return await self._report(session_id, running, yield_ms, limit)
 
     async def write_stdin(self, args: Mapping[str, Any]) -> str:
         require(self.env, EXEC)
+        yield_ms, limit = _limits("write_stdin", args, DEFAULT_STDIN_YIELD_MS)
         session_id = args["session_id"]
         running = self._sessions.get(session_id)
         if running is None:
@@ -90,9 +102,7 @@ class ExecTools:
             status = await running.process.write(chars.encode())
             if status != "accepted":
                 raise ToolError(f"write_stdin: session {session_id} does not take input ({status})")
-        return await self._report(session_id, running,
-                                  args.get("yield_time_ms", DEFAULT_STDIN_YIELD_MS),
-                                  args.get("max_output_bytes", DEFAULT_MAX_OUTPUT))
+        return await self._report(session_id, running, yield_ms, limit)
 
     async def _report(self, session_id: int, running: _Running, yield_ms: int, limit: int) -> str:
         with trio.move_on_after(yield_ms / 1000):

@@ -8,12 +8,16 @@ interleaving it scripts.
 
 from __future__ import annotations
 
+import os
+import select
+
 import trio
 import trio.lowlevel
 import trio.testing
 from daemon_harness import alive, memory_link, open_fds, running_daemon
 from support.wsclient import unb64
 
+from trio_exec.process.managed import EXIT_DRAIN
 from trio_exec.session.session import Attachment
 
 TTL = 30.0
@@ -272,3 +276,38 @@ async def test_shutdown_kills_and_reaps_parked_and_attached_sessions(
             daemon.stop()
             assert (await link.client.wait_closed()).code == 1001
     assert not any(alive(pid) for pid in pids)
+
+
+
+async def test_ttl_expiry_kills_a_grandchild_that_outlived_its_parent(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """`sh` backgrounds a `sleep` that inherits stdout, prints its pid and exits → the
+    grandchild holds the pipe, so the process is not closed → drop → jump to the TTL → the
+    session's teardown SIGKILLs the whole process group: the grandchild does not outlive the
+    session (its pidfd turns readable when it dies)."""
+    async with running_daemon(session_ttl=TTL) as daemon:
+        async with memory_link(daemon) as link:
+            sid = await link.client.handshake()
+            await link.client.start_ok("g", ["sh", "-c", "sleep 1000 & echo $!"])
+            await link.client.wait_output("g", b"\n")
+            grandchild = int(link.client.output("g"))
+            [process] = daemon.registry.get(sid).list_processes()  # type: ignore[union-attr]
+            await process._spawned.process.wait()
+            mock_clock.jump(EXIT_DRAIN)  # the exit waits that long for the pipes, in vain
+            await link.client.wait_exited("g")
+            await link.drop()
+        pidfd = os.pidfd_open(grandchild)
+        try:
+            await trio.testing.wait_all_tasks_blocked()
+            mock_clock.jump(TTL)
+            with trio.fail_after(10):
+                while daemon.registry.get(sid) is not None:
+                    await trio.lowlevel.checkpoint()
+                    await trio.testing.wait_all_tasks_blocked()
+            # Any kill happened before the session left the registry; the death itself is the
+            # kernel's, so wait for it in real time (MockClock does not move here), bounded.
+            died = await trio.to_thread.run_sync(lambda: select.select([pidfd], [], [], 5)[0])
+            assert died == [pidfd], "the grandchild outlived its session"
+        finally:
+            os.close(pidfd)

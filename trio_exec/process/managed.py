@@ -132,6 +132,7 @@ class ManagedProcess:
     _stdin_open: bool = True
     _open_outputs: int = 0
     _outputs_done: trio.Event = attrs.field(factory=trio.Event)
+    _ended_outputs: int = 0  # output streams that reached EOF (not cut short)
     _write_ids: set[str] = attrs.field(factory=set)
     _denials: DenialScanner = attrs.field(factory=DenialScanner)
     sandbox_denied: bool = False
@@ -174,6 +175,7 @@ class ManagedProcess:
     async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
         try:
             await self._copy_output(stream_name, stream)
+            self._ended_outputs += 1
         finally:
             self._open_outputs -= 1
             if not self._open_outputs:
@@ -240,7 +242,9 @@ class ManagedProcess:
             )
 
     async def _kill_and_reap(self) -> None:
-        if not self.log.exited:
+        # An exited leader whose output did not reach EOF left a group member holding it: kill
+        # the group too (its pgid cannot be reused while that member lives).
+        if not self.log.exited or self._ended_outputs < len(self._spawned.outputs):
             self._kill_group(signals.SIGKILL)
         with trio.move_on_after(REAP_GRACE):
             await self._spawned.process.wait()

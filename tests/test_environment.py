@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from test_client_harness import tcp_daemon
 
 from trio_exec.environment import Environment, ExecProcess, open_local_environment
@@ -25,6 +27,16 @@ ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 @pytest.fixture(params=["local", "remote"])
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[Environment]:
     if request.param == "local":
+        async with open_local_environment() as local:
+            yield local
+    else:
+        async with tcp_daemon() as url, open_remote_environment(url) as remote:
+            yield remote
+
+
+@asynccontextmanager
+async def environment(kind: str) -> AsyncIterator[Environment]:
+    if kind == "local":
         async with open_local_environment() as local:
             yield local
     else:
@@ -217,3 +229,37 @@ async def test_many_concurrent_processes(env: Environment) -> None:
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("Linux only")
+
+
+@pytest.mark.parametrize("kind", ["local", "remote"])
+async def test_a_process_outliving_its_environment_fails_instead_of_hanging(kind: str) -> None:
+    """A consumer still reading (or waiting) when the environment is closed gets an error,
+    the same way for both kinds: the remote one fails with ConnectionLost when its client
+    closes; the local one must not leave `receive()`/`wait()` waiting for ever."""
+    from trio_exec.client import ClientError
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            outcomes: list[str] = []
+
+            async def consume(process: ExecProcess) -> None:
+                try:
+                    async for _chunk in process.output():
+                        pass
+                    outcomes.append("ended")
+                except ClientError as exc:
+                    outcomes.append(f"failed: {exc}")
+
+            async def wait(process: ExecProcess) -> None:
+                try:
+                    await process.wait()
+                    outcomes.append("exited")
+                except ClientError as exc:
+                    outcomes.append(f"failed: {exc}")
+
+            async with environment(kind) as env:
+                process = await env.exec.start(["sleep", "60"], cwd="/", env=ENV)
+                nursery.start_soon(consume, process)
+                nursery.start_soon(wait, process)
+                await trio.testing.wait_all_tasks_blocked()
+        assert len(outcomes) == 2 and all(o.startswith("failed") for o in outcomes), outcomes

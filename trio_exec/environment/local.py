@@ -8,12 +8,15 @@ check of `process/start`) is applied here with the same converter and texts, so 
 remote cannot drift. Output is followed with the `OutputCursor` over `ManagedProcess.read`
 long-polls, exactly as a remote client follows `process/read`.
 
-Cancellation: closing `open_local_environment` kills and reaps every process it started.
+Cancellation: closing `open_local_environment` kills and reaps every process it started; a
+`receive()` or `wait()` still waiting on one of them (or called later) raises `ProcessLost`,
+as a remote process's does when its client is closed.
 """
 
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +24,7 @@ import attrs
 import trio
 
 from ..client.cursor import Output, OutputCursor, OutputIterator
-from ..client.errors import OutputLost
+from ..client.errors import ClientError, OutputLost, ProcessLost
 from ..fs.local import LocalFilesystem
 from ..process.managed import ManagedProcess, parse_signal
 from ..process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
@@ -29,7 +32,7 @@ from ..process.table import ProcessTable
 from ..proto import errors
 from ..proto.convert import CONVERTER
 from ..proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from ..proto.process_messages import TerminalSize
+from ..proto.process_messages import ProcessReadResult, TerminalSize
 from ..proto.sandbox import SandboxPolicy
 from ..proto.types import AbsPath
 from .base import Capabilities, Environment
@@ -45,12 +48,15 @@ async def _no_notifications(payload: bytes) -> None:
 
 @attrs.define(eq=False)
 class LocalExecProcess:
-    """Invariant: only `receive` (under `_lock`) moves `_cursor`."""
+    """Invariants: only `receive` (under `_lock`) moves `_cursor`; `_polls` holds the scope
+    of every log read in progress, so `abandon` can end them."""
 
     _managed: ManagedProcess
     _cursor: OutputCursor = attrs.field(init=False)
     _lock: trio.Lock = attrs.field(factory=trio.Lock)
-    _failure: OutputLost | None = None
+    _failure: ClientError | None = None
+    _abandoned: ProcessLost | None = None
+    _polls: set[trio.CancelScope] = attrs.field(factory=set)
 
     def __attrs_post_init__(self) -> None:
         self._cursor = OutputCursor(self._managed.process_id)
@@ -87,11 +93,35 @@ class LocalExecProcess:
                 if self._failure is not None:
                     raise self._failure
                 after = cursor.cursor
-                result = await self._managed.read(after, None, LONG_POLL_MS)
+                result = await self._read(after)
+                if result is None:
+                    continue  # abandoned: `_failure` is set
                 try:
                     cursor.apply_read(after, result)
                 except OutputLost as lost:
                     self._failure = lost
+
+    async def _read(self, after_seq: int) -> ProcessReadResult | None:
+        """One long-poll of the log; None (with `_failure` set) once the process is abandoned."""
+        if self._abandoned is not None:
+            self._failure = self._failure or self._abandoned
+            return None
+        with trio.CancelScope() as scope:
+            self._polls.add(scope)
+            try:
+                return await self._managed.read(after_seq, None, LONG_POLL_MS)
+            finally:
+                self._polls.discard(scope)
+        self._failure = self._failure or self._abandoned
+        return None
+
+    def abandon(self, reason: str) -> None:
+        """The environment is closing: the process is being killed and will never report its
+        end, so every read in progress (and later) ends with `ProcessLost`."""
+        if self._abandoned is None:
+            self._abandoned = ProcessLost(f"process {self.process_id} lost: {reason}")
+        for scope in list(self._polls):
+            scope.cancel()
 
     def output(self) -> OutputIterator:
         return OutputIterator(self)
@@ -99,7 +129,9 @@ class LocalExecProcess:
     async def wait(self) -> int:
         managed = self._managed
         while not managed.log.exited:
-            await managed.read(managed.log.last_seq, 0, LONG_POLL_MS)
+            if await self._read(managed.log.last_seq) is None and not managed.log.exited:
+                assert self._abandoned is not None
+                raise self._abandoned
         assert managed.exit_code is not None
         return managed.exit_code
 
@@ -124,6 +156,8 @@ class LocalExecProcess:
 class LocalExec:
     _table: ProcessTable
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
+    _started: weakref.WeakSet[LocalExecProcess] = attrs.field(factory=weakref.WeakSet)
+    _closed: bool = False
 
     async def start(
         self,
@@ -136,6 +170,8 @@ class LocalExec:
         pipe_stdin: bool = False,
         size: TerminalSize | None = None,
     ) -> LocalExecProcess:
+        if self._closed:
+            raise ProcessLost("the local environment is closed")
         if not argv:
             raise errors.InvalidParams("argv must not be empty")
         request = SpawnRequest(
@@ -144,7 +180,15 @@ class LocalExec:
         )
         managed = await self._table.start(str(next(self._ids)), request)
         managed.publish()
-        return LocalExecProcess(managed)
+        process = LocalExecProcess(managed)
+        self._started.add(process)
+        return process
+
+    def close(self) -> None:
+        self._closed = True
+        for process in list(self._started):
+            if not process._managed.log.closed:
+                process.abandon("the local environment was closed")
 
 
 def _absolute(path: str) -> str:
@@ -206,12 +250,14 @@ async def open_local_environment(
     """The local environment, for the duration of the block."""
     async with trio.open_nursery() as nursery:
         table = ProcessTable(nursery, _no_notifications)
+        local_exec = LocalExec(table)
         try:
             yield Environment(
                 kind="local",
                 capabilities=Capabilities(exec_enabled=True, filesystem_enabled=True),
-                exec=LocalExec(table),
+                exec=local_exec,
                 filesystem=LocalFiles(fs if fs is not None else LocalFilesystem()),
             )
         finally:
+            local_exec.close()
             nursery.cancel_scope.cancel()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 from wsproto.frame_protocol import FrameProtocol
 
-from trio_exec.frames import JOIN_LIMIT, frame_pieces, text_frame_header
+from trio_exec.frames import JOIN_LIMIT, FrameStream, frame_pieces, text_frame_header
 
 
 @pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 5_000_000])
@@ -30,3 +32,43 @@ def test_a_client_parser_reads_a_batch_back_as_messages() -> None:
     client.receive_bytes(b"".join(frame_pieces(payloads)))
     got = [frame.payload for frame in client.received_frames()]
     assert got == [p.decode() for p in payloads]
+
+
+async def test_a_write_cut_short_mid_frame_lets_nothing_follow_it() -> None:
+    """The writer is cancelled in the middle of a large frame (daemon shutdown, ping timeout)
+    → trio-websocket then sends its Close through the same stream → the Close must not land
+    inside the torn frame's payload: the write is refused, and the peer's bytes end with the
+    partial frame (it sees an abnormal end, not a frame stream with garbage spliced in).
+
+    Without the rule, the lockstep stream trips over the Close it is handed while the torn
+    frame is still in it; a socket would append it to the torn frame's payload."""
+    ours, peer = trio.testing.lockstep_stream_pair()
+    frames = FrameStream(ours)
+    large = b"x" * (JOIN_LIMIT * 4)
+    received = bytearray()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            async def write() -> None:
+                await frames.send_text_frames([large], still_open=lambda: True)
+
+            nursery.start_soon(write)
+            while len(received) < len(large) // 2:
+                received += await peer.receive_some(JOIN_LIMIT)
+            nursery.cancel_scope.cancel()
+        close = bytes(FrameProtocol(client=False, extensions=[]).close(1001, "server shutting down"))
+
+        async def drain() -> None:
+            while True:
+                data = await peer.receive_some()
+                if not data:
+                    return
+                received.extend(data)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drain)
+            with pytest.raises(trio.BrokenResourceError):
+                await frames.send_all(close)
+            with pytest.raises(trio.BrokenResourceError):
+                await frames.send_text_frames([b"{}"], still_open=lambda: True)
+            await ours.aclose()
+    assert close not in bytes(received)

@@ -12,6 +12,9 @@ Rules:
   keeps every frame whole: trio-websocket writes one frame per `send_all`, the writer a batch
   of whole frames under the same lock.
 - No data frame follows a Close: the writer checks the connection is open under the lock.
+- Nothing follows a torn frame: a write cut short (cancelled, or failed) may have left part of
+  a frame on the wire, so every later write — a Close, a pong — is refused
+  (`BrokenResourceError`) instead of landing inside that frame's payload.
 - Server frames are never masked; no extension is ever negotiated (compression is declined).
 """
 
@@ -65,6 +68,7 @@ class FrameStream(trio.abc.Stream):
     _inner: trio.abc.Stream
     _prefix: bytes = b""
     _closed: bool = False
+    _torn: bool = False
     _write_lock: trio.StrictFIFOLock = attrs.field(factory=trio.StrictFIFOLock)
 
     def _check_open(self) -> None:
@@ -79,10 +83,25 @@ class FrameStream(trio.abc.Stream):
             return data
         return bytes(await self._inner.receive_some(max_bytes))
 
+    @property
+    def torn(self) -> bool:
+        """Whether a write was cut short (nothing may be written to the socket after it)."""
+        return self._torn
+
+    async def _write(self, data: bytes | bytearray | memoryview) -> None:
+        """One write under the lock; a write cut short leaves the stream torn."""
+        if self._torn:
+            raise trio.BrokenResourceError("a previous write was cut short mid-frame")
+        try:
+            await self._inner.send_all(data)
+        except BaseException:
+            self._torn = True
+            raise
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         self._check_open()
         async with self._write_lock:
-            await self._inner.send_all(data)
+            await self._write(data)
 
     async def send_text_frames(
         self, payloads: list[bytes], *, still_open: Callable[[], bool]
@@ -94,7 +113,7 @@ class FrameStream(trio.abc.Stream):
             if not still_open():
                 return False
             for piece in frame_pieces(payloads):
-                await self._inner.send_all(piece)
+                await self._write(piece)
         return True
 
     async def wait_send_all_might_not_block(self) -> None:

@@ -117,7 +117,8 @@ class Daemon:
                             await connection.serve()
                         finally:
                             self._connections.discard(connection)
-                        await send_missing_close(upgraded.ws, stream)
+                        if not upgraded.frames.torn:  # never a Close inside a torn frame
+                            await send_missing_close(upgraded.ws, stream)
                 finally:
                     ws_tasks.cancel_scope.cancel()
                     with trio.CancelScope(shield=True):

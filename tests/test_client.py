@@ -182,3 +182,40 @@ async def test_tap_sees_messages_before_dispatch() -> None:
             process = await client.process_start(["/bin/true"], cwd="/", env=ENV)
             await output_of(process)
     assert seen[-2:] == ["process/exited", "process/closed"]
+
+
+async def test_a_reply_filed_before_the_link_is_killed_is_still_returned() -> None:
+    """Race: the reader files a call's reply, and the link is killed (break_connection, a
+    closing client) before the caller has run. The caller must get its reply, not a
+    LinkLost claiming the call may or may not have been applied."""
+    import json
+
+    from trio_exec.client.link import Link
+
+    link: Link | None = None
+    inbound_send, inbound_receive = trio.open_memory_channel[str](1)
+    sent_frames: list[str] = []
+    replies_given: list[str] = []
+
+    class FakeWebSocket:
+        async def get_message(self) -> str:
+            if replies_given and link is not None:  # the reply was just filed: kill, no yield
+                link.kill("killed right after the reply was filed")
+                await trio.sleep_forever()
+            frame = await inbound_receive.receive()
+            replies_given.append(frame)
+            return frame
+
+        async def send_message(self, frame: str) -> None:
+            sent_frames.append(frame)
+            request_id = json.loads(frame)["id"]
+            inbound_send.send_nowait(json.dumps({"id": request_id, "result": {"ok": True}}))
+
+        async def aclose(self) -> None:
+            pass
+
+    link = Link(FakeWebSocket(), lambda method, params: None)  # type: ignore[arg-type]
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(link.run)
+            assert await link.request("fs/remove", {}) == {"ok": True}

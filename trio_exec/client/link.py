@@ -138,6 +138,8 @@ class Link:
         self._queue[1].close()
         calls, self._calls = self._calls, {}
         for call in calls.values():
+            if call.done.is_set():
+                continue  # its reply was filed; the caller has not run yet
             call.error = LinkLost(reason, sent=call.sent)
             call.done.set()
 

@@ -219,3 +219,21 @@ async def test_a_reply_filed_before_the_link_is_killed_is_still_returned() -> No
         async with trio.open_nursery() as nursery:
             await nursery.start(link.run)
             assert await link.request("fs/remove", {}) == {"ok": True}
+
+
+async def test_an_exception_from_the_block_keeps_its_own_cause() -> None:
+    """The block's exception comes out as itself, not in a group, and unchanged: its
+    `__cause__` (raise ... from ...) is the caller's, not erased by the unwrapping."""
+
+    class Mine(Exception):
+        pass
+
+    with trio.fail_after(TIMEOUT):
+        async with in_memory_daemon() as daemon:
+            with pytest.raises(Mine) as raised:
+                async with open_client_over_stream(daemon.connect):
+                    try:
+                        raise KeyError("original")
+                    except KeyError as original:
+                        raise Mine("wrapped") from original
+            assert isinstance(raised.value.__cause__, KeyError)

@@ -353,7 +353,13 @@ async def open_client_with(
         sole = _sole_exception(group)
         if sole is None:
             raise
-        raise sole from None
+        # `raise sole from None` would erase the caller's own `raise ... from ...` cause.
+        cause, context, suppress = sole.__cause__, sole.__context__, sole.__suppress_context__
+        try:
+            raise sole
+        finally:
+            sole.__cause__, sole.__context__ = cause, context
+            sole.__suppress_context__ = suppress
 
 
 def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

@@ -39,7 +39,7 @@ def test_every_fs_method_has_a_handler() -> None:
     }
     # fs/watchMissing is session-scoped (its notification goes to the session): not here
     assert set(FS_HANDLERS) == fs_methods - {methods.FS_WATCH_MISSING}
-    assert len(FS_HANDLERS) == 8
+    assert len(FS_HANDLERS) == 9
 
 
 async def test_round_trip_through_the_handlers(tmp_path: Path, fs: LocalFilesystem) -> None:

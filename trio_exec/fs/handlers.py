@@ -33,6 +33,10 @@ from trio_exec.proto.fs_messages import (
     FsReadFileParams,
     FsReadFileResult,
     FsRemoveParams,
+    FsWalkEntry,
+    FsWalkError,
+    FsWalkParams,
+    FsWalkResult,
     FsWriteFileParams,
 )
 from trio_exec.proto.process_messages import EmptyResult
@@ -40,6 +44,7 @@ from trio_exec.proto.sandbox import SandboxPolicy
 from trio_exec.proto.sandbox_context import SandboxContext
 
 from .local import LocalFilesystem
+from .walk import WalkLimits
 
 #: Payloads at least this big are base64-coded in a worker thread, off the event loop. Below
 #: it the C codec stalls the loop for at most ~1.3 ms, less than a thread hop costs twice.
@@ -155,6 +160,24 @@ async def canonicalize(fs: LocalFilesystem, params: FsCanonicalizeParams) -> FsP
     return FsPathResult(path=dialect.current().path_out(resolved))
 
 
+async def walk(fs: LocalFilesystem, params: FsWalkParams) -> FsWalkResult:
+    options = params.options
+    limits = WalkLimits(
+        max_depth=options.max_depth,
+        max_directories=options.max_directories,
+        max_entries=options.max_entries,
+        follow_directory_symlinks=options.follow_directory_symlinks,
+        prune_hidden_directories=options.prune_hidden_directories,
+    )
+    outcome = await fs.walk(params.path, limits, context=params.sandbox)
+    form = dialect.current()
+    return FsWalkResult(
+        entries=[FsWalkEntry(path=form.path_out(p), kind=k) for p, k in outcome.entries],
+        errors=[FsWalkError(path=form.path_out(p), message=m) for p, m in outcome.errors],
+        truncated=outcome.truncated,
+    )
+
+
 Handler = Callable[[LocalFilesystem, Any], Awaitable[object]]
 
 FS_HANDLERS: dict[str, Handler] = {
@@ -166,4 +189,5 @@ FS_HANDLERS: dict[str, Handler] = {
     m.FS_REMOVE: remove,
     m.FS_COPY: copy,
     m.FS_CANONICALIZE: canonicalize,
+    m.FS_WALK: walk,
 }

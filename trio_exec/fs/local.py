@@ -31,6 +31,7 @@ from trio_exec.proto.sandbox_context import SandboxContext
 
 from . import blocking, context_policy
 from .policy import Access, ServerPaths, check
+from .walk import WalkLimits, WalkOutcome, walk
 
 T = TypeVar("T")
 
@@ -169,6 +170,15 @@ class LocalFilesystem:
         return await self._run(
             None, [(path, Access.READ, True)], lambda: os.path.realpath(path, strict=True),
             context,
+        )
+
+    async def walk(
+        self, path: str, limits: WalkLimits, *, context: SandboxContext | None = None
+    ) -> WalkOutcome:
+        """`fs/walk` (`fs/walk.py` states the rules); the limits are judged first."""
+        limits.check()
+        return await self._run(
+            None, [(path, Access.READ, True)], lambda: walk(path, limits), context
         )
 
     async def remove(

@@ -19,7 +19,7 @@ import cattrs
 from . import sandbox, sandbox_context
 from .sandbox import SandboxPolicy
 from .sandbox_context import SandboxContext
-from .types import U64, AbsPath, omit_if_none
+from .types import U64, AbsPath, Usize, omit_if_none
 
 
 @attrs.frozen(kw_only=True)
@@ -130,6 +130,48 @@ class FsCanonicalizeParams:
 @attrs.frozen(kw_only=True)
 class FsPathResult:
     path: str
+
+
+@attrs.frozen(kw_only=True)
+class FsWalkOptions:
+    """`fs/walk` limits and switches: every member required (no serde defaults)."""
+
+    __rust_name__: ClassVar[str] = "WalkOptions"
+    __rust_len__: ClassVar[int] = 5
+    max_depth: Usize
+    max_directories: Usize
+    max_entries: Usize
+    follow_directory_symlinks: bool
+    prune_hidden_directories: bool
+
+
+@attrs.frozen(kw_only=True)
+class FsWalkParams:
+    __rust_name__: ClassVar[str] = "WireFsWalkParams"
+    __rust_len__: ClassVar[int] = 3
+    path: AbsPath
+    options: FsWalkOptions
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
+
+
+@attrs.frozen(kw_only=True)
+class FsWalkEntry:
+    path: str
+    #: "file" or "directory" (nothing else is listed).
+    kind: str
+
+
+@attrs.frozen(kw_only=True)
+class FsWalkError:
+    path: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class FsWalkResult:
+    entries: list[FsWalkEntry]
+    errors: list[FsWalkError]
+    truncated: bool
 
 
 @attrs.frozen(kw_only=True)

@@ -34,6 +34,7 @@ FS_READ_DIRECTORY = "fs/readDirectory"
 FS_REMOVE = "fs/remove"
 FS_COPY = "fs/copy"
 FS_CANONICALIZE = "fs/canonicalize"
+FS_WALK = "fs/walk"
 FS_WATCH_MISSING = "fs/watchMissing"
 FS_MISSING_CHANGED = "fs/missingChanged"
 
@@ -82,5 +83,6 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(FS_WATCH_MISSING, m.FsWatchMissingParams, FILESYSTEM, v0169_only=True),
         MethodSpec(FS_CANONICALIZE, m.FsCanonicalizeParams, FILESYSTEM, v0169_only=True),
+        MethodSpec(FS_WALK, m.FsWalkParams, FILESYSTEM, v0169_only=True),
     )
 }

@@ -87,6 +87,8 @@ class Connection:
                     nursery.cancel_scope.cancel()
         finally:
             sink.close()
+            if state is not None:
+                state.close()
             if state is not None and state.session is not None and state.attachment is not None:
                 state.session.detach(state.attachment)
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):

@@ -25,12 +25,24 @@ import trio
 
 from . import __version__, hostenv
 from .fs.handlers import FS_HANDLERS
+from .fs.handles import FileHandles
 from .fs.local import LocalFilesystem
+from .fs.policy import ServerPaths
 from .hostenv import HOSTENV_HANDLERS
 from .process.handlers import PROCESS_HANDLERS
-from .proto import dialect, errors, methods
+from .proto import b64, dialect, errors, methods
 from .proto.convert import structure_params, unstructure
-from .proto.fs_messages import FsWatchMissingParams, FsWatchMissingResult
+from .proto.fs_messages import (
+    FsCloseParams,
+    FsHandleResult,
+    FsOpenParams,
+    FsReadBlockParams,
+    FsReadBlockResult,
+    FsWatchMissingParams,
+    FsWatchMissingResult,
+    FsWriteBlockParams,
+)
+from .proto.process_messages import EmptyResult
 from .proto.session_messages import InitializeParams, InitializeResult, ServerInfo
 from .session.registry import SessionRegistry
 from .session.session import Attachment, Session
@@ -64,6 +76,15 @@ class ConnectionState:
     attachment: Attachment | None = None
     acknowledged: bool = False
     _initializing: bool = False
+    #: `fs/open` handles: the connection's own, closed when it ends (`close`).
+    handles: FileHandles = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.handles = FileHandles(ServerPaths(cwd=self.fs.cwd, tmpdir=self.fs.tmpdir))
+
+    def close(self) -> None:
+        """The connection has ended: its file handles are closed."""
+        self.handles.close_all()
 
 
 @attrs.define(eq=False)
@@ -130,6 +151,30 @@ async def handle_watch_missing(
     return FsWatchMissingResult(watching=watching)
 
 
+async def handle_fs_open(ctx: CallContext, params: FsOpenParams) -> FsHandleResult:
+    await ctx.conn.handles.open(params.handle_id, params.path, params.mode, params.sandbox)
+    return FsHandleResult(handle_id=params.handle_id)
+
+
+async def handle_fs_read_block(ctx: CallContext, params: FsReadBlockParams) -> FsReadBlockResult:
+    data, eof = await ctx.conn.handles.read_block(params.handle_id, params.offset, params.len)
+    return FsReadBlockResult(chunk=b64.encode(data), eof=eof)
+
+
+async def handle_fs_write_block(ctx: CallContext, params: FsWriteBlockParams) -> EmptyResult:
+    try:
+        data = b64.decode(params.chunk)
+    except b64.Base64Error as exc:
+        raise errors.InvalidParams(str(exc)) from None
+    await ctx.conn.handles.write_block(params.handle_id, params.offset, data)
+    return EmptyResult()
+
+
+async def handle_fs_close(ctx: CallContext, params: FsCloseParams) -> EmptyResult:
+    ctx.conn.handles.close(params.handle_id)
+    return EmptyResult()
+
+
 def _with_filesystem(fs_handler: Callable[[LocalFilesystem, Any], Awaitable[Any]]) -> Handler:
     async def handler(ctx: CallContext, params: Any) -> Any:
         return await fs_handler(ctx.fs, params)
@@ -142,6 +187,10 @@ HANDLERS: dict[str, Handler] = {
     **PROCESS_HANDLERS,
     **HOSTENV_HANDLERS,
     methods.FS_WATCH_MISSING: handle_watch_missing,
+    methods.FS_OPEN: handle_fs_open,
+    methods.FS_READ_BLOCK: handle_fs_read_block,
+    methods.FS_WRITE_BLOCK: handle_fs_write_block,
+    methods.FS_CLOSE: handle_fs_close,
     **{name: _with_filesystem(fs_handler) for name, fs_handler in FS_HANDLERS.items()},
 }
 

@@ -7,7 +7,8 @@ Rules (docs/protocol-dialects.md §3.2, §6):
   shell, its version, its working directory, the user's home, `$TMPDIR` (else the system
   temporary directory), paths as `file://` URIs.
 - `capabilities` steer the 0.169 client: only what trio-exec really serves is `true`
-  (`fsWatchMissing`, `environmentConfigRead`); every other flag the reference sends is `false`.
+  (`fsWatchMissing`, `environmentConfigRead`, `fileWriteStreaming`, `sandboxedFileStreaming`);
+  every other flag the reference sends is `false`.
 - `providerId` identifies this executor: `sha256:` of `trio-exec`, the host name and the uid.
 - `environmentConfig/read`: trio-exec has no codex configuration of its own, so both layer
   lists are empty; `codexHomeDir` is `$CODEX_HOME`, else `~/.codex` (codex's default).
@@ -48,7 +49,14 @@ CAPABILITY_FLAGS = (
     "linuxRootWritePreservesDevices",
     "linuxApprovedRootWritePreservesRestrictions",
 )
-SERVED = frozenset({"fsWatchMissing", "environmentConfigRead"})
+SERVED = frozenset({
+    "fsWatchMissing",
+    "environmentConfigRead",
+    # fs/open + fs/readBlock/writeBlock/close, `replace` mode and `sandbox` contexts
+    # (tests/dialect169/test_fs_handles.py)
+    "fileWriteStreaming",
+    "sandboxedFileStreaming",
+})
 
 
 def _user() -> pwd.struct_passwd | None:

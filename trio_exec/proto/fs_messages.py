@@ -11,12 +11,13 @@ members of `fs/getMetadata`, left out (None) of 0.120 answers.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NewType
 
 import attrs
 import cattrs
 
 from . import sandbox, sandbox_context
+from .errors import InvalidParams
 from .sandbox import SandboxPolicy
 from .sandbox_context import SandboxContext
 from .types import U64, AbsPath, Usize, omit_if_none
@@ -174,6 +175,72 @@ class FsWalkResult:
     truncated: bool
 
 
+#: `fs/open` mode: "read" or "replace" (a serde unit enum: also `{"read": null}`).
+OpenMode = NewType("OpenMode", str)
+OPEN_MODES = ("read", "replace")
+
+
+def _structure_open_mode(value: object, _: object) -> str:
+    from .convert import describe
+
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, content),) = value.items()
+        if name in OPEN_MODES and content is not None:
+            raise InvalidParams(f"invalid type: {describe(content)}, expected unit")
+        value = name
+    if not isinstance(value, str):
+        raise InvalidParams(f"invalid type: {describe(value)}, expected string or map")
+    if value not in OPEN_MODES:
+        raise InvalidParams(f"unknown variant `{value}`, expected `read` or `replace`")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class FsOpenParams:
+    __rust_name__: ClassVar[str] = "WireFsOpenParams"
+    __rust_len__: ClassVar[int] = 4
+    handle_id: str
+    path: AbsPath
+    mode: OpenMode = OpenMode("read")
+    sandbox: SandboxContext | None = attrs.field(default=None, metadata=omit_if_none())
+
+
+@attrs.frozen(kw_only=True)
+class FsHandleResult:
+    handle_id: str
+
+
+@attrs.frozen(kw_only=True)
+class FsReadBlockParams:
+    __rust_name__: ClassVar[str] = "FsReadBlockParams"
+    __rust_len__: ClassVar[int] = 3
+    handle_id: str
+    offset: U64
+    len: Usize
+
+
+@attrs.frozen(kw_only=True)
+class FsReadBlockResult:
+    chunk: str
+    eof: bool
+
+
+@attrs.frozen(kw_only=True)
+class FsWriteBlockParams:
+    __rust_name__: ClassVar[str] = "FsWriteBlockParams"
+    __rust_len__: ClassVar[int] = 3
+    handle_id: str
+    offset: U64
+    chunk: str
+
+
+@attrs.frozen(kw_only=True)
+class FsCloseParams:
+    __rust_name__: ClassVar[str] = "FsCloseParams"
+    __rust_len__: ClassVar[int] = 1
+    handle_id: str
+
+
 @attrs.frozen(kw_only=True)
 class FsWatchMissingParams:
     __rust_name__: ClassVar[str] = "FsWatchMissingParams"
@@ -194,5 +261,6 @@ def _is_policy(tp: Any) -> bool:
 def register_hooks(conv: cattrs.Converter) -> None:
     """The sandbox policy, both ways: decoded with serde's texts, encoded in its map form."""
     conv.register_structure_hook(SandboxPolicy, lambda value, _: sandbox.decode(value))
+    conv.register_structure_hook(OpenMode, _structure_open_mode)
     conv.register_unstructure_hook_func(_is_policy, sandbox.encode)
     sandbox_context.register_hooks(conv)

@@ -35,6 +35,10 @@ FS_REMOVE = "fs/remove"
 FS_COPY = "fs/copy"
 FS_CANONICALIZE = "fs/canonicalize"
 FS_WALK = "fs/walk"
+FS_OPEN = "fs/open"
+FS_READ_BLOCK = "fs/readBlock"
+FS_WRITE_BLOCK = "fs/writeBlock"
+FS_CLOSE = "fs/close"
 FS_WATCH_MISSING = "fs/watchMissing"
 FS_MISSING_CHANGED = "fs/missingChanged"
 
@@ -84,5 +88,9 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(FS_WATCH_MISSING, m.FsWatchMissingParams, FILESYSTEM, v0169_only=True),
         MethodSpec(FS_CANONICALIZE, m.FsCanonicalizeParams, FILESYSTEM, v0169_only=True),
         MethodSpec(FS_WALK, m.FsWalkParams, FILESYSTEM, v0169_only=True),
+        MethodSpec(FS_OPEN, m.FsOpenParams, FILESYSTEM, v0169_only=True),
+        MethodSpec(FS_READ_BLOCK, m.FsReadBlockParams, FILESYSTEM, v0169_only=True),
+        MethodSpec(FS_WRITE_BLOCK, m.FsWriteBlockParams, FILESYSTEM, v0169_only=True),
+        MethodSpec(FS_CLOSE, m.FsCloseParams, FILESYSTEM, v0169_only=True),
     )
 }

@@ -17,7 +17,9 @@ import trio.testing
 from daemon_harness import alive, memory_link, open_fds, running_daemon
 from support.wsclient import unb64
 
+from trio_exec.config import Config
 from trio_exec.process.managed import EXIT_DRAIN
+from trio_exec.server import Daemon
 from trio_exec.session.session import Attachment
 
 TTL = 30.0
@@ -311,3 +313,22 @@ async def test_ttl_expiry_kills_a_grandchild_that_outlived_its_parent(
             assert died == [pidfd], "the grandchild outlived its session"
         finally:
             os.close(pidfd)
+
+
+async def test_shutdown_does_not_wait_for_a_peer_stuck_in_the_handshake(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """a peer connects and sends half a request head, then nothing → `stop()` → the daemon
+    ends at once, without the head timeout or the shutdown grace (virtual time never moves)."""
+    config = Config(ping_interval=None)
+    daemon = Daemon(config)
+    client_end, server_end = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, [])
+        nursery.start_soon(daemon.handle_stream, server_end)
+        await client_end.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        started = trio.current_time()
+        daemon.stop()
+    assert trio.current_time() == started
+    await client_end.aclose()

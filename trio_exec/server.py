@@ -24,7 +24,7 @@ import trio
 
 from . import systemd
 from .config import Config, ListenAddress
-from .connection import Connection, ConnectionConfig
+from .connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
 from .fs.local import LocalFilesystem
 from .session.registry import SessionRegistry
 from .transport import FrontDoorConfig, accept_websocket, send_missing_close
@@ -41,6 +41,8 @@ class Daemon:
     fs: LocalFilesystem = attrs.field(factory=LocalFilesystem)
     address: ListenAddress | None = None
     _connections: set[Connection] = attrs.field(factory=set)
+    #: One scope per peer still in the front door (HTTP head, WebSocket handshake).
+    _handshakes: set[trio.CancelScope] = attrs.field(factory=set)
     _stop: trio.Event = attrs.field(factory=trio.Event)
 
     _front: FrontDoorConfig = attrs.field(init=False)
@@ -95,6 +97,8 @@ class Daemon:
                 accepting.cancel()
                 for listener in listeners:
                     await listener.aclose()
+                for handshake in list(self._handshakes):
+                    handshake.cancel()  # a peer that never finished its upgrade waits for nothing
                 for connection in list(self._connections):
                     connection.shutdown()
                 connections.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
@@ -107,8 +111,19 @@ class Daemon:
         try:
             async with trio.open_nursery() as ws_tasks:
                 try:
-                    upgraded = await accept_websocket(stream, ws_tasks, self._front)
-                    if upgraded is not None:
+                    upgraded = None
+                    handshake = trio.CancelScope()
+                    self._handshakes.add(handshake)
+                    try:
+                        with handshake:
+                            upgraded = await accept_websocket(stream, ws_tasks, self._front)
+                    finally:
+                        self._handshakes.discard(handshake)
+                    if upgraded is not None and self.stopping:
+                        # upgraded just as the shutdown went by: a Close, not a session
+                        with trio.move_on_after(CLOSE_TIMEOUT):
+                            await upgraded.ws.aclose(1001, "server shutting down")
+                    elif upgraded is not None:
                         connection = Connection(
                             upgraded.ws, upgraded.frames, self.registry, self.fs, self._conn_config
                         )

@@ -132,12 +132,16 @@ async def spawn(request: SpawnRequest) -> Spawned:
     """Start the child. Raises `SpawnError` with the reference's text."""
     env = child_environment(request.env)
     try:
-        executable = resolve_program(request.argv[0], env)
-        args = [request.arg0 if request.arg0 is not None else request.argv[0], *request.argv[1:]]
-        if any("\0" in arg for arg in (*args, executable, request.cwd)):
+        program = request.argv[0]
+        args = [request.arg0 if request.arg0 is not None else program, *request.argv[1:]]
+        if any("\0" in arg for arg in (program, *args, request.cwd)):
             raise SpawnError("nul byte found in provided data")
         if any("\0" in item for pair in env.items() for item in pair):
             raise SpawnError("nul byte found in provided data")
+        if "/" in program:
+            executable = program
+        else:  # a PATH search stats every entry: off the event loop (a PATH may be on NFS)
+            executable = await trio.to_thread.run_sync(resolve_program, program, env)
         if needs_trampoline(env):
             # `env` cannot set argv[0]: this rare path keeps the program's own name.
             executable, args = trampoline(executable, args, env)

@@ -162,10 +162,7 @@ async def handle_fs_read_block(ctx: CallContext, params: FsReadBlockParams) -> F
 
 
 async def handle_fs_write_block(ctx: CallContext, params: FsWriteBlockParams) -> EmptyResult:
-    try:
-        data = b64.decode(params.chunk)
-    except b64.Base64Error as exc:
-        raise errors.InvalidParams(str(exc)) from None
+    data = b64.decode_chunk(params.chunk)
     await ctx.conn.handles.write_block(params.handle_id, params.offset, data)
     return EmptyResult()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import pybase64
 import trio
 
 from trio_exec.proto import b64, dialect
@@ -73,31 +72,15 @@ def _default(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
-def _encode_payload(data: bytes) -> str:
-    # Straight into a `str`, with the GIL released: `b64.encode`'s bytes → str step holds the
-    # GIL for the whole payload and would stall the event loop from the worker thread.
-    return pybase64.b64encode_as_string(data)
-
-
 async def read_file(fs: LocalFilesystem, params: FsReadFileParams) -> FsReadFileResult:
     data = await fs.read_file(params.path, refuse_directory=_v0169(), **_sandboxes(params))
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
-    encoded = await trio.to_thread.run_sync(_encode_payload, data, abandon_on_cancel=True)
+    encoded = await trio.to_thread.run_sync(b64.encode, data, abandon_on_cancel=True)
     return FsReadFileResult(data_base64=encoded)
 
 
 def _decode_payload(text: str) -> bytes:
-    if len(text) >= THREAD_CODEC_BYTES:
-        # The bulk straight from the `str` with the GIL released (`b64.decode` first copies the
-        # whole text to bytes while holding it); `b64.decode` of the last quantum adds the
-        # reference's rule on unused bits. A refusal is explained by `b64.decode` below.
-        try:
-            data = pybase64.b64decode(text, validate=True)
-            b64.decode(text[-4:])
-            return data
-        except ValueError:
-            pass
     try:
         return b64.decode(text)
     except b64.Base64Error as exc:

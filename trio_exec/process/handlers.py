@@ -92,10 +92,7 @@ async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadRe
 
 
 async def write(ctx: CallContext, params: m.ProcessWriteParams) -> m.ProcessWriteResult:
-    try:
-        data = b64.decode(params.chunk)
-    except b64.Base64Error as exc:
-        raise errors.InvalidParams(str(exc)) from None
+    data = b64.decode_chunk(params.chunk)
     process = await ctx.session.processes.get(params.process_id)
     if process is None:
         return m.ProcessWriteResult(status="unknownProcess")

@@ -11,6 +11,8 @@ import binascii
 
 import pybase64
 
+from .errors import InvalidParams
+
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _VALUES = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
@@ -21,6 +23,14 @@ _PADDING_WANTED = {0: 0, 2: 2, 3: 1}
 
 class Base64Error(ValueError):
     """`str(err)` is the decoder text clients see."""
+
+
+def decode_chunk(text: str) -> bytes:
+    """A `chunk` member: refused with -32602 and the bare decoder text, as the reference."""
+    try:
+        return decode(text)
+    except Base64Error as exc:
+        raise InvalidParams(str(exc)) from None
 
 
 def encode(data: bytes) -> str:
@@ -34,8 +44,9 @@ def decode(text: str) -> bytes:
     except (binascii.Error, ValueError):
         pass
     else:
-        # pybase64 accepts non-zero unused bits in the last symbol; the reference does not
-        if not text.endswith("=") or _last_symbol_error(text.encode("ascii")) is None:
+        # pybase64 accepts non-zero unused bits in the last symbol; the reference does not.
+        # Valid input is whole quanta, so the last four symbols decide (no copy of the rest).
+        if not text.endswith("=") or _last_symbol_error(text[-4:].encode("ascii")) is None:
             return data
     raise Base64Error(explain(text.encode("utf-8")))
 

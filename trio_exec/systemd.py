@@ -11,12 +11,15 @@ import os
 import socket
 
 LISTEN_FDS_START = 3
-_VARIABLES = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID")
+#: systemd's variables for this daemon; none of them may reach a child.
+VARIABLES = frozenset(
+    {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
+)
 
 def scrub_environment() -> str | None:
     """Remove systemd's variables; returns the notify socket path they named, if any."""
     notify_socket = os.environ.get("NOTIFY_SOCKET")
-    for name in _VARIABLES:
+    for name in VARIABLES:
         os.environ.pop(name, None)
     return notify_socket
 

@@ -31,13 +31,11 @@ from typing import Any
 import attrs
 import trio
 
+from .. import systemd
 from ..proto import errors
 from ..proto.errors import os_error_text
 from . import confine
 
-SYSTEMD_VARIABLES = frozenset(
-    {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
-)
 DEFAULT_ROWS, DEFAULT_COLS = 24, 80
 
 
@@ -88,7 +86,7 @@ ENV_TRAMPOLINE = "/usr/bin/env"
 
 def child_environment(env: dict[str, str]) -> dict[str, str]:
     """What the child gets: the client's map minus systemd's variables."""
-    return {key: value for key, value in env.items() if key not in SYSTEMD_VARIABLES}
+    return {key: value for key, value in env.items() if key not in systemd.VARIABLES}
 
 
 def needs_trampoline(env: dict[str, str]) -> bool:

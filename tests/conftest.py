@@ -29,6 +29,15 @@ settings.register_profile(
 settings.load_profile("trio-exec")
 
 
+@pytest.fixture(scope="session")
+def nobody_pythonpath() -> Iterator[str]:
+    """PYTHONPATH for a child running as nobody (`support.nobody`)."""
+    from support.nobody import importable_snapshot
+
+    with importable_snapshot() as root:
+        yield str(root)
+
+
 def _start(kind: str, *flags: str, env: dict[str, str] | None = None) -> ServerHandle:
     if kind == REFERENCE and not servers.reference_binary().exists():
         if servers.skip_reference():

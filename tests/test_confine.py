@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import trio
+from support.nobody import nobody_argv
 
 from trio_exec.fs.policy import ServerPaths
 from trio_exec.process import confine
@@ -371,17 +372,18 @@ trio.run(main)
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="needs root and setpriv to run the daemon side as nobody")
-async def test_as_nobody_carve_outs_use_a_user_namespace(outside: Path) -> None:
+async def test_as_nobody_carve_outs_use_a_user_namespace(
+    outside: Path, nobody_pythonpath: str
+) -> None:
     shared = outside / "ws"
     (shared / ".git").mkdir(parents=True)
     for path in (outside, shared, shared / ".git"):
         os.chown(path, 65534, 65534)
-    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-            NOBODY_CHILD, str(shared), str(outside), "echo a > in && cat in",
-            "echo b > .git/x", f"echo c > {outside}/x"]
+    argv = nobody_argv(NOBODY_CHILD, str(shared), str(outside), "echo a > in && cat in",
+                       "echo b > .git/x", f"echo c > {outside}/x")
     with trio.fail_after(20):
         done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True,
-                                      check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                                      check=False, env={**os.environ, "PYTHONPATH": nobody_pythonpath})
     if done.returncode and b"user namespace" in done.stderr:
         pytest.skip("unprivileged user namespaces are disabled here")
     assert done.returncode == 0, done.stderr.decode()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Any
 
 import pytest
 import trio
+from support.nobody import nobody_argv
 
-NOBODY = 65534
 EACCES = {"code": -32603, "message": "Permission denied (os error 13)"}
 OK = {"ok": True}
 
@@ -60,25 +59,23 @@ def shared_dir() -> Iterator[Path]:
         yield root
 
 
-async def as_nobody(calls: list[tuple[str, list[Any], dict[str, Any]]]) -> list[dict[str, Any]]:
-    argv = [
-        "setpriv",
-        f"--reuid={NOBODY}",
-        f"--regid={NOBODY}",
-        "--clear-groups",
-        sys.executable,
-        "-c",
-        CHILD,
-        json.dumps(calls),
-    ]
+async def as_nobody(
+    pythonpath: str, calls: list[tuple[str, list[Any], dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    argv = nobody_argv(CHILD, json.dumps(calls))
     with trio.fail_after(20):
-        done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+        done = await trio.run_process(
+            argv, capture_stdout=True, capture_stderr=True, check=False,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": pythonpath},
+        )
     assert done.returncode == 0, done.stderr.decode()
     results: list[dict[str, Any]] = json.loads(done.stdout)
     return results
 
 
-async def test_permission_denied_is_internal_error(shared_dir: Path) -> None:
+async def test_permission_denied_is_internal_error(
+    shared_dir: Path, nobody_pythonpath: str
+) -> None:
     secret = shared_dir / "secret"
     secret.mkdir(mode=0o700)
     (secret / "f").write_bytes(b"s")
@@ -109,7 +106,7 @@ async def test_permission_denied_is_internal_error(shared_dir: Path) -> None:
         (("write_file", [od + "/mine", ""], {}), OK),
         (("read_file", [od + "/mine"], {}), OK),
     ]
-    results = await as_nobody([call for call, _ in cases])
+    results = await as_nobody(nobody_pythonpath, [call for call, _ in cases])
     assert results == [expected for _, expected in cases]
     assert (locked / "f").read_bytes() == b"l"
     assert (secret / "f").read_bytes() == b"s"

@@ -6,8 +6,11 @@ Rust's `io::Error` text for other OS errors, -32600 for the protocol's own refus
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -133,6 +136,55 @@ async def test_write_file_creates_and_truncates(tmp_path: Path, fs: LocalFilesys
         assert target.read_bytes() == b""
     await raises(NotFound, ENOENT, fs.write_file(str(tmp_path / "no" / "f"), b""))
     await raises(InternalError, EISDIR, fs.write_file(str(tmp_path), b""))
+
+
+def test_write_file_failing_midway_leaves_what_truncate_then_write_would(tmp_path: Path) -> None:
+    """The file is written in place and cut afterwards; a write that fails part-way must still
+    leave exactly the reference's outcome: the bytes written so far, none of the old content.
+    RLIMIT_FSIZE makes the kernel stop the write at 1000 bytes (EFBIG; Python ignores SIGXFSZ),
+    in a child so the limit stays there."""
+    target = tmp_path / "f"
+    target.write_bytes(b"a" * 8000)
+    script = (
+        "import resource, sys\n"
+        "from trio_exec.fs.blocking import write_file\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+        "try:\n"
+        "    write_file(sys.argv[1], b'b' * 4000)\n"
+        "except OSError as exc:\n"
+        "    print(exc.errno)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(target)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == str(errno.EFBIG)
+    assert target.read_bytes() == b"b" * 1000
+
+
+async def test_write_file_keeps_the_inode_and_writes_fifos_untruncated(
+    tmp_path: Path, fs: LocalFilesystem
+) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"x" * 4096)
+    os.link(target, tmp_path / "hard")
+    before = target.stat().st_ino
+    await fs.write_file(str(target), b"new")
+    assert target.stat().st_ino == before
+    assert (tmp_path / "hard").read_bytes() == b"new"
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def drain() -> None:
+        with open(fifo, "rb") as reader:
+            received.append(reader.read())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, drain)
+            await fs.write_file(str(fifo), b"through the pipe")
+    assert received == [b"through the pipe"]
 
 
 # --- createDirectory -------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""The floor of the fixed stack: what trio + trio-websocket cost before trio-exec does anything.
+
+Three servers in the same run, measured by the same client (`wsclient`, TCP_QUICKACK on):
+
+* **floor**: the smallest JSON-RPC server the stack allows. `trio_websocket.serve_websocket`
+  with trio-exec's settings (256 KiB reads, 64 MiB messages, the C unmasking of
+  `trio_exec.masking`); every request is parsed with orjson and answered `{"result": {}}` (with a `sessionId` for `initialize`) at
+  once: no dispatch, no session, no file touched;
+* **trio-exec**, the daemon;
+* **ref+qa**, the reference (codex-cli 0.120.0 `exec-server`).
+
+Figures: the upgrade (TCP connect to the `101` response), connect + `initialize`, the round
+trip of `fs/getMetadata` and of a 1 MiB `fs/writeFile`. Where the floor is already slower
+than the reference, no trio-exec built on this stack can reach the reference on that figure.
+
+    .venv/bin/python -m benchmarks.floor [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import orjson
+import pybase64
+import trio
+
+from benchmarks.servers import REFERENCE, TRIO_EXEC, Server, reference_binary
+from benchmarks.wsclient import Client
+
+UPGRADES = 200
+ROUND_TRIPS = 1000
+WRITES = 20
+MiB = 1024 * 1024
+
+
+# --- the floor server ---------------------------------------------------------------------------
+
+
+async def _answer_everything(request: object) -> None:
+    import trio_websocket
+
+    assert isinstance(request, trio_websocket.WebSocketRequest)
+    ws = await request.accept()
+    while True:
+        try:
+            message = await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            return
+        value = orjson.loads(message)
+        if "id" in value:
+            result = {"sessionId": "floor"} if value.get("method") == "initialize" else {}
+            await ws.send_message(orjson.dumps({"id": value["id"], "result": result}).decode())
+
+
+async def _serve_floor() -> None:
+    import trio_websocket
+
+    from trio_exec import masking
+
+    masking.install()
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(
+            functools.partial(
+                trio_websocket.serve_websocket,
+                _answer_everything,
+                "127.0.0.1",
+                0,
+                ssl_context=None,
+                message_queue_size=16,
+                max_message_size=64 * MiB,
+                receive_buffer_size=256 * 1024,
+            )
+        )
+        print(f"ws://127.0.0.1:{server.port}", flush=True)
+
+
+class FloorServer:
+    """The floor server as a child process (same interface as `Server` for the client)."""
+
+    def __init__(self) -> None:
+        self.cwd = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.floor", "serve"],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.startswith("ws://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"floor server printed {line!r}")
+        self.host = "127.0.0.1"
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+# --- measurements ---------------------------------------------------------------------------------
+
+
+async def _timed(n: int, once: Callable[[], Awaitable[None]]) -> float:
+    """Median of `n` runs of `once`, in ms (after 5 warm-up runs)."""
+    for _ in range(5):
+        await once()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await once()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1e3
+
+
+async def measure(server: Server | FloorServer) -> dict[str, float]:
+    out: dict[str, float] = {}
+    async with trio.open_nursery() as nursery:
+
+        async def upgrade() -> None:
+            client = await Client.connect(nursery, server.host, server.port, quickack=True)
+            await client.abort()
+
+        async def connect_initialize() -> None:
+            client = await Client.connect(nursery, server.host, server.port, quickack=True)
+            await client.call("initialize", {"clientName": "bench"})
+            await client.abort()
+
+        out["upgrade"] = await _timed(UPGRADES, upgrade)
+        out["connect_init"] = await _timed(UPGRADES, connect_initialize)
+
+        client = await Client.connect(nursery, server.host, server.port, quickack=True)
+        await client.handshake()
+        target = server.cwd / "floor-meta"
+        target.write_bytes(b"x")
+        meta = {"path": str(target)}
+
+        async def metadata() -> None:
+            await client.call("fs/getMetadata", meta)
+
+        out["metadata"] = await _timed(ROUND_TRIPS, metadata)
+        write = {
+            "path": str(server.cwd / "floor-write"),
+            "dataBase64": pybase64.b64encode(os.urandom(MiB)).decode(),
+        }
+
+        async def write_file() -> None:
+            await client.call("fs/writeFile", write)
+
+        out["write1"] = await _timed(WRITES, write_file)
+        await client.abort()
+        nursery.cancel_scope.cancel()
+    return out
+
+
+FIGURES = [
+    ("upgrade", "TCP connect + upgrade (101)"),
+    ("connect_init", "connect + initialize"),
+    ("metadata", "fs/getMetadata round trip"),
+    ("write1", "fs/writeFile 1 MiB round trip"),
+]
+
+
+def main() -> None:
+    if sys.argv[1:] == ["serve"]:
+        trio.run(_serve_floor)
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not reference_binary().exists():
+        sys.exit("reference not installed: run ./scripts/install-reference")
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], TRIO_EXEC: [], REFERENCE: []}
+    for repeat in range(args.repeat):
+        for kind in runs:
+            server: Server | FloorServer = FloorServer() if kind == "floor" else Server(kind)
+            try:
+                runs[kind].append(trio.run(measure, server))
+            finally:
+                server.stop()
+            print(f"run {repeat + 1} {kind:9s} " + "  ".join(
+                f"{key}={value:.3f}" for key, value in runs[kind][-1].items()), flush=True)
+    print(f"\nmedians over {args.repeat} runs, ms (lower is better); ratios against ref+qa")
+    print(f"{'figure':32s} {'floor':>8s} {'trio-exec':>10s} {'ref+qa':>8s} "
+          f"{'floor/ref':>10s} {'trio-exec/ref':>14s}")
+    for key, title in FIGURES:
+        floor, ours, ref = (statistics.median(r[key] for r in runs[k]) for k in runs)
+        print(f"{title:32s} {floor:8.3f} {ours:10.3f} {ref:8.3f} {floor / ref:10.2f} "
+              f"{ours / ref:14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ Rules (docs/protocol-dialects.md §3.2, §6):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pwd
@@ -70,14 +71,22 @@ def home_dir() -> str:
     return os.path.expanduser("~")
 
 
-def environment_info() -> dict[str, Any]:
+@functools.cache
+def _identity() -> tuple[str, str]:
+    """(login shell, providerId), looked up once per process: `getpwuid` may ask a directory
+    service (sssd, LDAP), which must not happen on the event loop at every `initialize`."""
     user = _user()
     shell_path = (user.pw_shell if user else "") or os.environ.get("SHELL") or "/bin/sh"
     identity = f"trio-exec:{socket.gethostname()}:{os.getuid()}"
+    return shell_path, "sha256:" + hashlib.sha256(identity.encode()).hexdigest()
+
+
+def environment_info() -> dict[str, Any]:
+    shell_path, provider_id = _identity()
     return {
         "shell": {"name": os.path.basename(shell_path), "path": shell_path},
         "executorVersion": __version__,
-        "providerId": "sha256:" + hashlib.sha256(identity.encode()).hexdigest(),
+        "providerId": provider_id,
         "cwd": to_uri(os.getcwd()),
         "userHomeDir": to_uri(home_dir()),
         "platformOs": "linux",

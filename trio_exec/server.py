@@ -22,7 +22,7 @@ import socket
 import attrs
 import trio
 
-from . import systemd
+from . import hostenv, systemd
 from .config import Config, ListenAddress
 from .connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
 from .fs.local import LocalFilesystem
@@ -73,6 +73,8 @@ class Daemon:
         """Serve `listeners` (none at all for a daemon fed by `handle_stream`) until `stop()`.
         Cancellation: like `stop()` without the grace: every process is killed and reaped."""
         self.address = _bound_address(listeners[0]) if listeners else None
+        # the host's identity (a user lookup) once, off the loop, before the first initialize
+        await trio.to_thread.run_sync(hostenv.environment_info)
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
             async with trio.open_nursery() as connections:

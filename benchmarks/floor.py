@@ -1,11 +1,13 @@
 """The floor of the fixed stack: what trio + trio-websocket cost before trio-exec does anything.
 
-Three servers in the same run, measured by the same client (`wsclient`, TCP_QUICKACK on):
+Four servers in the same run, measured by the same client (`wsclient`, TCP_QUICKACK on):
 
 * **floor**: the smallest JSON-RPC server the stack allows. `trio_websocket.serve_websocket`
   with trio-exec's settings (256 KiB reads, 64 MiB messages, the C unmasking of
   `trio_exec.masking`); every request is parsed with orjson and answered `{"result": {}}` (with a `sessionId` for `initialize`) at
   once: no dispatch, no session, no file touched;
+* **floor+io**: the same plus the least real work of the two file methods, done off the event
+  loop as trio-exec does it (base64 decode, then the write or the `stat` in a worker thread);
 * **trio-exec**, the daemon;
 * **ref+qa**, the reference (codex-cli 0.120.0 `exec-server`).
 
@@ -61,7 +63,38 @@ async def _answer_everything(request: object) -> None:
             await ws.send_message(orjson.dumps({"id": value["id"], "result": result}).decode())
 
 
-async def _serve_floor() -> None:
+async def _answer_with_io(request: object) -> None:
+    """The floor plus the least real work: `fs/writeFile` decodes its base64 and writes the
+    file in a worker thread (trio-exec's own `blocking.write_file`), `fs/getMetadata` stats
+    in a worker thread; the rule every trio-exec file operation follows."""
+    import trio_websocket
+
+    from trio_exec.fs.blocking import write_file
+
+    assert isinstance(request, trio_websocket.WebSocketRequest)
+    ws = await request.accept()
+    while True:
+        try:
+            message = await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            return
+        value = orjson.loads(message)
+        if "id" not in value:
+            continue
+        method, params = value.get("method"), value.get("params") or {}
+        result: dict[str, object] = {}
+        if method == "initialize":
+            result = {"sessionId": "floor"}
+        elif method == "fs/writeFile":
+            data = pybase64.b64decode(params["dataBase64"], validate=True)
+            await trio.to_thread.run_sync(write_file, params["path"], data)
+        elif method == "fs/getMetadata":
+            info = await trio.to_thread.run_sync(os.stat, params["path"])
+            result = {"isDirectory": False, "isFile": True, "modifiedAtMs": info.st_mtime_ns}
+        await ws.send_message(orjson.dumps({"id": value["id"], "result": result}).decode())
+
+
+async def _serve_floor(with_io: bool) -> None:
     import trio_websocket
 
     from trio_exec import masking
@@ -71,7 +104,7 @@ async def _serve_floor() -> None:
         server = await nursery.start(
             functools.partial(
                 trio_websocket.serve_websocket,
-                _answer_everything,
+                _answer_with_io if with_io else _answer_everything,
                 "127.0.0.1",
                 0,
                 ssl_context=None,
@@ -86,10 +119,10 @@ async def _serve_floor() -> None:
 class FloorServer:
     """The floor server as a child process (same interface as `Server` for the client)."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_io: bool) -> None:
         self.cwd = Path(tempfile.mkdtemp(prefix="bench-floor-"))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.floor", "serve"],
+            [sys.executable, "-m", "benchmarks.floor", "serve-io" if with_io else "serve"],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             cwd=Path(__file__).resolve().parents[1],
@@ -171,18 +204,21 @@ FIGURES = [
 
 
 def main() -> None:
-    if sys.argv[1:] == ["serve"]:
-        trio.run(_serve_floor)
+    if sys.argv[1:] in (["serve"], ["serve-io"]):
+        trio.run(_serve_floor, sys.argv[1] == "serve-io")
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if not reference_binary().exists():
         sys.exit("reference not installed: run ./scripts/install-reference")
-    runs: dict[str, list[dict[str, float]]] = {"floor": [], TRIO_EXEC: [], REFERENCE: []}
+    runs: dict[str, list[dict[str, float]]] = {
+        "floor": [], "floor+io": [], TRIO_EXEC: [], REFERENCE: []}
     for repeat in range(args.repeat):
         for kind in runs:
-            server: Server | FloorServer = FloorServer() if kind == "floor" else Server(kind)
+            server: Server | FloorServer = (
+                FloorServer(with_io=kind == "floor+io") if kind.startswith("floor")
+                else Server(kind))
             try:
                 runs[kind].append(trio.run(measure, server))
             finally:
@@ -190,12 +226,12 @@ def main() -> None:
             print(f"run {repeat + 1} {kind:9s} " + "  ".join(
                 f"{key}={value:.3f}" for key, value in runs[kind][-1].items()), flush=True)
     print(f"\nmedians over {args.repeat} runs, ms (lower is better); ratios against ref+qa")
-    print(f"{'figure':32s} {'floor':>8s} {'trio-exec':>10s} {'ref+qa':>8s} "
-          f"{'floor/ref':>10s} {'trio-exec/ref':>14s}")
+    print(f"{'figure':32s} {'floor':>8s} {'floor+io':>9s} {'trio-exec':>10s} {'ref+qa':>8s} "
+          f"{'floor/ref':>10s} {'floor+io/ref':>13s} {'trio-exec/ref':>14s}")
     for key, title in FIGURES:
-        floor, ours, ref = (statistics.median(r[key] for r in runs[k]) for k in runs)
-        print(f"{title:32s} {floor:8.3f} {ours:10.3f} {ref:8.3f} {floor / ref:10.2f} "
-              f"{ours / ref:14.2f}")
+        floor, with_io, ours, ref = (statistics.median(r[key] for r in runs[k]) for k in runs)
+        print(f"{title:32s} {floor:8.3f} {with_io:9.3f} {ours:10.3f} {ref:8.3f} "
+              f"{floor / ref:10.2f} {with_io / ref:13.2f} {ours / ref:14.2f}")
 
 
 if __name__ == "__main__":

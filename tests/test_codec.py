@@ -133,6 +133,23 @@ def test_param_errors_carry_the_serde_text(params: object, cls: type, text: str)
     assert caught.value.message == text
 
 
+def test_spliced_values_come_back_as_pieces_around_their_text() -> None:
+    """The encoder leaves `Spliced` text out of the document and hands back the bytes around
+    each one and the text itself (the same object, uncopied), member order kept."""
+    first, second = b"AAAA", b"QkJC"
+    encoded = codec.encode_result(
+        "r", {"before": 1, "a": codec.Spliced(first), "mid": [2], "b": codec.Spliced(second)}
+    )
+    assert isinstance(encoded, codec.Pieces)
+    assert encoded.parts[1] is first and encoded.parts[3] is second
+    wire = b"".join(encoded.parts)
+    assert len(encoded) == len(wire)
+    assert wire == b'{"id":"r","result":{"before":1,"a":"AAAA","mid":[2],"b":"QkJC"}}'
+    assert codec.encode_result(1, {"x": "y"}) == b'{"id":1,"result":{"x":"y"}}'
+    with pytest.raises(TypeError):
+        codec.encode_result(1, {"x": object()})
+
+
 def test_paths_are_normalised_lexically() -> None:
     assert structure_params({"path": "/../../etc//./x/../hostname"}, m.FsGetMetadataParams).path == "/etc/hostname"
 

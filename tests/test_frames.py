@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 import trio
 import trio.testing
 from wsproto.frame_protocol import FrameProtocol
 
 from trio_exec.frames import JOIN_LIMIT, FrameStream, frame_pieces, text_frame_header
+from trio_exec.proto import codec
 
 
 @pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 5_000_000])
@@ -32,6 +34,23 @@ def test_a_client_parser_reads_a_batch_back_as_messages() -> None:
     client.receive_bytes(b"".join(frame_pieces(payloads)))
     got = [frame.payload for frame in client.received_frames()]
     assert got == [p.decode() for p in payloads]
+
+
+def test_a_pieced_message_is_one_frame_of_its_parts_uncopied() -> None:
+    text = b"QUFB" * (JOIN_LIMIT // 2)
+    big = codec.encode_result(7, {"dataBase64": codec.Spliced(text)})
+    small = codec.encode_result(8, {"dataBase64": codec.Spliced(b"QQ==")})
+    assert isinstance(big, codec.Pieces) and isinstance(small, codec.Pieces)
+    pieces = frame_pieces([small, big, b'{"n":1}'])
+    assert text in pieces and any(piece is text for piece in pieces)
+    client = FrameProtocol(client=True, extensions=[])
+    client.receive_bytes(b"".join(pieces))
+    got = [orjson.loads(frame.payload) for frame in client.received_frames()]
+    assert got == [
+        {"id": 8, "result": {"dataBase64": "QQ=="}},
+        {"id": 7, "result": {"dataBase64": text.decode()}},
+        {"n": 1},
+    ]
 
 
 async def test_a_write_cut_short_mid_frame_lets_nothing_follow_it() -> None:

@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import trio
 
 from trio_exec.fs import LocalFilesystem
 from trio_exec.fs.handlers import FS_HANDLERS, THREAD_CODEC_BYTES
-from trio_exec.proto import methods
+from trio_exec.proto import codec, methods
 from trio_exec.proto.convert import structure_params, unstructure
 from trio_exec.proto.errors import InternalError, InvalidRequest, NotFound, RpcError
 
@@ -27,10 +28,13 @@ def fs(tmp_path: Path) -> LocalFilesystem:
 
 
 async def call(fs: LocalFilesystem, method: str, params: dict[str, Any]) -> Any:
-    """Structure `params` as the dispatcher does, run the handler, unstructure its result."""
+    """Structure `params` as the dispatcher does, run the handler, encode its result as the
+    connection does and decode it as a client would: the result as it is on the wire."""
     typed = structure_params(params, methods.METHODS[method].params)
     with trio.fail_after(10):
-        return unstructure(await FS_HANDLERS[method](fs, typed))
+        encoded = codec.encode_result(1, unstructure(await FS_HANDLERS[method](fs, typed)))
+    wire = b"".join(encoded.parts) if isinstance(encoded, codec.Pieces) else encoded
+    return orjson.loads(wire)["result"]
 
 
 def test_every_fs_method_has_a_handler() -> None:
@@ -171,7 +175,8 @@ async def test_sandbox_policy_reaches_the_filesystem(tmp_path: Path, fs: LocalFi
 async def test_large_payloads_do_not_stall_the_event_loop(
     tmp_path: Path, fs: LocalFilesystem
 ) -> None:
-    """Above `THREAD_CODEC_BYTES`, base64 runs in a worker thread with the GIL released."""
+    """Above `THREAD_CODEC_BYTES`, base64 runs in a worker thread with the GIL released, and a
+    read's reply is encoded around its base64 (`codec.Pieces`), never through it."""
     size = 64 * 1024 * 1024
     assert size > THREAD_CODEC_BYTES
     big = tmp_path / "big"
@@ -187,14 +192,24 @@ async def test_large_payloads_do_not_stall_the_event_loop(
             gaps.append(now - last)
             last = now
 
+    async def encoded_read() -> codec.Encoded:
+        typed = structure_params({"path": str(big)}, methods.METHODS[methods.FS_READ_FILE].params)
+        return codec.encode_result(1, unstructure(await FS_HANDLERS[methods.FS_READ_FILE](fs, typed)))
+
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ticker)
-            read = await call(fs, methods.FS_READ_FILE, {"path": str(big)})
+            encoded = await encoded_read()
+            done.set()
+        assert isinstance(encoded, codec.Pieces)
+        head, text, tail = encoded.parts
+        assert (head, tail) == (b'{"id":1,"result":{"dataBase64":"', b'"}}')
+        payload = text.decode()  # the client's side of the wire, outside the measured window
+        done = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
             await call(
-                fs,
-                methods.FS_WRITE_FILE,
-                {"path": str(tmp_path / "back"), "dataBase64": read["dataBase64"]},
+                fs, methods.FS_WRITE_FILE, {"path": str(tmp_path / "back"), "dataBase64": payload}
             )
             done.set()
     assert (tmp_path / "back").read_bytes() == big.read_bytes()

@@ -67,7 +67,7 @@ class Connection:
     async def serve(self) -> None:
         """Run until the connection ends, then park the session if this connection still holds
         it. Cancellation: the socket is closed; the session is parked as on any other end."""
-        sink, source = trio.open_memory_channel[bytes](SINK_CAPACITY)
+        sink, source = trio.open_memory_channel[codec.Encoded](SINK_CAPACITY)
         nursery: trio.Nursery
         state: dispatch.ConnectionState | None = None
         try:
@@ -128,7 +128,9 @@ class Connection:
                 self._idle.set()
                 self._idle = trio.Event()
 
-    async def _reply_for(self, ctx: dispatch.CallContext, request: codec.Request) -> bytes:
+    async def _reply_for(
+        self, ctx: dispatch.CallContext, request: codec.Request
+    ) -> codec.Encoded:
         """The encoded response (the result object is released before the bytes travel on: a
         large `fs/readFile` result must not stay alive beside its encoding)."""
         try:
@@ -140,12 +142,12 @@ class Connection:
             return codec.encode_error(request.id, errors.InternalError("internal error"))
 
     @staticmethod
-    async def _send(sink: trio.MemorySendChannel[bytes], payload: bytes) -> None:
+    async def _send(sink: trio.MemorySendChannel[codec.Encoded], payload: codec.Encoded) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await sink.send(payload)
 
     async def _writer(
-        self, source: trio.MemoryReceiveChannel[bytes], scope: trio.CancelScope
+        self, source: trio.MemoryReceiveChannel[codec.Encoded], scope: trio.CancelScope
     ) -> None:
         """Send what is queued, batching what is already waiting into one write."""
         async with source:
@@ -184,7 +186,7 @@ class Connection:
                 return
 
     async def _close_on_takeover(
-        self, attachment: Attachment, sink: trio.MemorySendChannel[bytes]
+        self, attachment: Attachment, sink: trio.MemorySendChannel[codec.Encoded]
     ) -> None:
         await attachment.revoked.wait()
         self._close_code = TAKEOVER_CLOSE_CODE

@@ -30,7 +30,7 @@ from .fs.local import LocalFilesystem
 from .fs.policy import ServerPaths
 from .hostenv import HOSTENV_HANDLERS
 from .process.handlers import PROCESS_HANDLERS
-from .proto import b64, dialect, errors, methods
+from .proto import b64, codec, dialect, errors, methods
 from .proto.convert import structure_params, unstructure
 from .proto.fs_messages import (
     FsCloseParams,
@@ -70,7 +70,7 @@ class ConnectionState:
     label: str
     registry: SessionRegistry
     fs: LocalFilesystem
-    sink: trio.MemorySendChannel[bytes]
+    sink: trio.MemorySendChannel[codec.Encoded]
     on_attached: Callable[[Attachment], None]
     session: Session | None = None
     attachment: Attachment | None = None

@@ -26,6 +26,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from .proto.codec import Encoded, Pieces
+
 TEXT_FIN = 0x81
 #: Below this, frames are joined into one write; above it, the payload is written as is.
 JOIN_LIMIT = 64 * 1024
@@ -39,19 +41,22 @@ def text_frame_header(length: int) -> bytes:
     return struct.pack("!BBQ", TEXT_FIN, 127, length)
 
 
-def frame_pieces(payloads: list[bytes]) -> list[bytes]:
-    """The writes for `payloads` as text frames: small frames joined, large ones uncopied."""
+def frame_pieces(payloads: list[Encoded]) -> list[bytes]:
+    """The writes for `payloads` as text frames: small frames joined, large ones uncopied
+    (a `Pieces` message is one frame whose payload is its parts in order)."""
     pieces: list[bytes] = []
     joined: list[bytes] = []
     for payload in payloads:
-        header = text_frame_header(len(payload))
-        if len(payload) < JOIN_LIMIT:
-            joined += (header, payload)
+        length = len(payload)
+        parts = payload.parts if isinstance(payload, Pieces) else (payload,)
+        header = text_frame_header(length)
+        if length < JOIN_LIMIT:
+            joined += (header, *parts)
             continue
         if joined:
             pieces.append(b"".join(joined))
             joined = []
-        pieces += (header, payload)
+        pieces += (header, *parts)
     if joined:
         pieces.append(b"".join(joined))
     return pieces
@@ -104,7 +109,7 @@ class FrameStream(trio.abc.Stream):
             await self._write(data)
 
     async def send_text_frames(
-        self, payloads: list[bytes], *, still_open: Callable[[], bool]
+        self, payloads: list[Encoded], *, still_open: Callable[[], bool]
     ) -> bool:
         """Write `payloads` as whole text frames, unless the WebSocket is closing
         (`still_open()` false under the lock). Raises trio's stream errors."""

@@ -19,6 +19,7 @@ import trio
 
 from trio_exec.proto import b64, dialect
 from trio_exec.proto import methods as m
+from trio_exec.proto.codec import Spliced
 from trio_exec.proto.errors import InvalidRequest
 from trio_exec.proto.fs_messages import (
     FsCanonicalizeParams,
@@ -31,6 +32,7 @@ from trio_exec.proto.fs_messages import (
     FsReadDirectoryResult,
     FsReadFileParams,
     FsReadFileResult,
+    FsReadFileSplicedResult,
     FsRemoveParams,
     FsWalkEntry,
     FsWalkError,
@@ -72,12 +74,16 @@ def _default(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
-async def read_file(fs: LocalFilesystem, params: FsReadFileParams) -> FsReadFileResult:
+async def read_file(
+    fs: LocalFilesystem, params: FsReadFileParams
+) -> FsReadFileResult | FsReadFileSplicedResult:
+    """A large file's base64 is made in a worker thread, as bytes the codec splices into the
+    reply: the event loop never touches the text (see `codec.Spliced`)."""
     data = await fs.read_file(params.path, refuse_directory=_v0169(), **_sandboxes(params))
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
-    encoded = await trio.to_thread.run_sync(b64.encode, data, abandon_on_cancel=True)
-    return FsReadFileResult(data_base64=encoded)
+    encoded = await trio.to_thread.run_sync(b64.encode_bytes, data, abandon_on_cancel=True)
+    return FsReadFileSplicedResult(data_base64=Spliced(encoded))
 
 
 def _decode_payload(text: str) -> bytes:

@@ -192,6 +192,10 @@ def make_converter() -> cattrs.Converter:
         attrs.has, functools.partial(_attrs_unstructure_hook, conv)
     )
 
+    from .codec import Spliced
+
+    conv.register_unstructure_hook(Spliced, lambda value: value)  # the codec splices it in
+
     from . import messages  # registers the tagged unions of the message modules
 
     messages.register_message_hooks(conv)

@@ -17,6 +17,7 @@ import attrs
 import cattrs
 
 from . import sandbox, sandbox_context
+from .codec import Spliced
 from .errors import InvalidParams
 from .sandbox import SandboxPolicy
 from .sandbox_context import SandboxContext
@@ -35,6 +36,14 @@ class FsReadFileParams:
 @attrs.frozen(kw_only=True)
 class FsReadFileResult:
     data_base64: str
+
+
+@attrs.frozen(kw_only=True)
+class FsReadFileSplicedResult:
+    """The daemon's form of `FsReadFileResult` for a large file: the base64 text as bytes,
+    spliced into the reply by the codec (never copied into a JSON document)."""
+
+    data_base64: Spliced
 
 
 @attrs.frozen(kw_only=True)

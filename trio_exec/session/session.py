@@ -32,6 +32,7 @@ import trio
 from ..fs.watch import MissingWatches
 from ..process.managed import ManagedProcess
 from ..process.table import ProcessTable
+from ..proto.codec import Encoded
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Attachment:
     the session over; the long-polls run under `guard()` are then cancelled."""
 
     connection_label: str
-    sink: trio.MemorySendChannel[bytes] | None = None
+    sink: trio.MemorySendChannel[Encoded] | None = None
     revoked: trio.Event = attrs.field(factory=trio.Event)
     _guarded: set[trio.CancelScope] = attrs.field(factory=set)
 
@@ -131,7 +132,7 @@ class Session:
             log.info("%s taken over by %s", self.label, attachment.connection_label)
             previous.revoke()
 
-    def open_sink(self, attachment: Attachment, sink: trio.MemorySendChannel[bytes]) -> None:
+    def open_sink(self, attachment: Attachment, sink: trio.MemorySendChannel[Encoded]) -> None:
         if self._attachment is attachment:
             attachment.sink = sink
 

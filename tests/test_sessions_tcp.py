@@ -73,6 +73,26 @@ async def test_resume_after_a_tcp_reset_keeps_the_process_and_its_output() -> No
             assert b"".join(unb64(c["chunk"]) for c in read["chunks"]) == b"before\nafter 2\n"
 
 
+async def test_an_oversize_message_ends_only_the_connection() -> None:
+    """Close 1009 ends the connection like any other end: the session is parked, its process
+    keeps running (its output piles up in the log), and a resume finds both."""
+    async with tcp_daemon(max_message_size=4096) as (daemon, url):
+        async with connect(url) as client:
+            sid = await client.handshake()
+            await client.start_ok("p", ["sh", "-c", "echo before; read x; echo after $x"], pipeStdin=True)
+            await client.wait_output("p", b"before\n")
+            await client.send_raw('{"id":9,"method":"x","params":"' + "y" * 5000 + '"}', may_close=True)
+            assert (await client.wait_closed()).code == 1009
+        await parked(daemon, sid)
+        async with connect(url) as client:
+            assert await client.handshake(resumeSessionId=sid) == sid
+            reply = await client.request("process/write", {"processId": "p", "chunk": "Mgo="})
+            assert reply["result"] == {"status": "accepted"}
+            await client.wait_process_closed("p")
+            read = (await client.read("p"))["result"]
+            assert b"".join(unb64(c["chunk"]) for c in read["chunks"]) == b"before\nafter 2\n"
+
+
 async def test_takeover_of_a_half_dead_connection_over_tcp() -> None:
     """The old connection is never closed by the client (a half-dead peer); the new one
     resumes at once and owns the session; the old socket gets Close 4000."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 from support import servers
 from support.servers import REFERENCE, TRIO_EXEC, ServerHandle
@@ -142,6 +143,29 @@ async def test_read_file_size_limit(client: WireClient, work: Path) -> None:
     assert await call(client, "fs/readFile", {"path": str(work / "big")}) == invalid(
         f"file is too large to read: limit is {LIMIT} bytes"
     )
+
+
+async def test_large_files_in_one_message(fs_server: FsServer, work: Path) -> None:
+    """A 32 MiB file reads back byte for byte (trio-exec splices its reply around the base64);
+    a 32 MiB `fs/writeFile` in one message is written by trio-exec, while the reference drops
+    the connection (contract: trio-exec takes messages up to 64 MiB)."""
+    data = os.urandom(32 * 1024 * 1024)
+    (work / "big").write_bytes(data)
+    async with connect(fs_server.handle.url) as client:
+        await client.handshake()
+        reply = await call(client, "fs/readFile", {"path": str(work / "big")})
+        assert base64.b64decode(reply["result"]["dataBase64"]) == data
+    async with connect(fs_server.handle.url) as client:
+        await client.handshake()
+        request = {"path": str(work / "copy"), "dataBase64": b64(data)}
+        if fs_server.is_reference:
+            await client.send_raw(orjson.dumps(
+                {"id": 1, "method": "fs/writeFile", "params": request}).decode(), may_close=True)
+            assert (await client.wait_closed(within=30)).code == 1006
+            assert not (work / "copy").exists()
+        else:
+            assert await call(client, "fs/writeFile", request) == OK
+            assert (work / "copy").read_bytes() == data
 
 
 # --- fs/writeFile ----------------------------------------------------------------------------

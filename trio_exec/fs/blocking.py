@@ -95,7 +95,11 @@ def write_file(path: str, data: bytes) -> None:
                     os.ftruncate(fd, written)
             raise
         if regular:
-            os.ftruncate(fd, written)
+            try:
+                os.ftruncate(fd, written)
+            except OSError:  # a file system that refuses to cut: fine if nothing is left over
+                if os.fstat(fd).st_size != written:
+                    raise
     finally:
         os.close(fd)
 

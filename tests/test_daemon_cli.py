@@ -100,6 +100,65 @@ async def test_sigterm_shuts_down_gracefully_killing_every_process() -> None:
         assert not alive(pid)
 
 
+def _children(pid: int) -> list[int]:
+    """Every child of `pid`, whichever of its threads forked it."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (the daemon exits without reaping; its orphans wait for init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _client_that_never_answers_a_close(url: str) -> socket.socket:
+    """A raw client whose session runs `sleep`; it reads nothing and so never answers the
+    daemon's Close frame, which holds a graceful shutdown for the close timeout."""
+    host, port = url.removeprefix("ws://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert b" 101 " in sock.recv(4096)
+    for message in (
+        b'{"id":1,"method":"initialize","params":{"clientName":"c"}}',
+        b'{"method":"initialized","params":{}}',
+        b'{"id":2,"method":"process/start","params":{"processId":"s",'
+        b'"argv":["/bin/sleep","1000"],"cwd":"/","env":{},"tty":false}}',
+    ):
+        sock.sendall(bytes((0x81, 0x80 | len(message))) + b"\0\0\0\0" + message)
+    return sock
+
+
+async def test_a_second_signal_exits_at_once() -> None:
+    """The first SIGTERM starts a graceful shutdown, held by a peer that never answers the
+    Close; the second one SIGKILLs every process group and exits (status 1) without waiting."""
+    with daemon() as (proc, url):
+        sock = await trio.to_thread.run_sync(_client_that_never_answers_a_close, url)
+        try:
+            with trio.fail_after(10):
+                while not (children := _children(proc.pid)):  # noqa: ASYNC110 (no event for a fork)
+                    await trio.sleep(0.01)
+            proc.send_signal(signal.SIGTERM)
+            await trio.sleep(0.3)
+            assert proc.poll() is None, "the graceful shutdown should still be waiting"
+            proc.send_signal(signal.SIGTERM)
+            with trio.fail_after(1):
+                while proc.poll() is None:  # noqa: ASYNC110 (a child's exit has no trio event)
+                    await trio.sleep(0.01)
+            assert proc.returncode == 1
+            assert not [child for child in children if _running(child)]
+        finally:
+            sock.close()
+
+
 async def test_auth_token_is_required_on_the_upgrade(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("s3cret\n")

@@ -7,17 +7,19 @@ Rust's `io::Error` text for other OS errors, -32600 for the protocol's own refus
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import subprocess
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
-from trio_exec.fs import LocalFilesystem
+from trio_exec.fs import LocalFilesystem, blocking
 from trio_exec.fs.blocking import READ_FILE_LIMIT
 from trio_exec.proto.convert import unstructure
 from trio_exec.proto.errors import InternalError, InvalidRequest, NotFound, RpcError
@@ -161,6 +163,48 @@ def test_write_file_failing_midway_leaves_what_truncate_then_write_would(tmp_pat
     assert target.read_bytes() == b"b" * 1000
 
 
+def test_write_file_out_of_room_over_old_blocks_retries_after_freeing_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy-on-write file system can refuse to write over old blocks for lack of room
+    (ENOSPC/EDQUOT) where truncate-then-write would have freed them first; the write is then
+    retried once from a file cut to zero. (A full btrfs is not cheap to build in a test, so
+    the first write is made to fail the way it would.)"""
+    target = tmp_path / "f"
+    target.write_bytes(b"o" * 100)
+    real_write = os.write
+    failures = [OSError(errno.ENOSPC, "No space left on device")]
+
+    def write(fd: int, data: Any) -> int:
+        if failures:
+            real_write(fd, bytes(data[:10]))  # part of it landed, then the room ran out
+            raise failures.pop()
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    blocking.write_file(str(target), b"n" * 60)
+    assert target.read_bytes() == b"n" * 60
+
+
+def test_write_file_where_the_file_system_refuses_to_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems refuse `ftruncate`: fine when the new content is at least as long as
+    the old (nothing is left over), an error otherwise (never a stale tail)."""
+    target = tmp_path / "f"
+    target.write_bytes(b"o" * 10)
+
+    def refuse(fd: int, length: int) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "ftruncate", refuse)
+    blocking.write_file(str(target), b"n" * 20)
+    assert target.read_bytes() == b"n" * 20
+    with pytest.raises(PermissionError):
+        blocking.write_file(str(target), b"short")
+    assert target.read_bytes() == b"n" * 20
+
+
 async def test_write_file_keeps_the_inode_and_writes_fifos_untruncated(
     tmp_path: Path, fs: LocalFilesystem
 ) -> None:
@@ -182,7 +226,7 @@ async def test_write_file_keeps_the_inode_and_writes_fifos_untruncated(
 
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.to_thread.run_sync, drain)
+            nursery.start_soon(functools.partial(trio.to_thread.run_sync, drain, abandon_on_cancel=True))
             await fs.write_file(str(fifo), b"through the pipe")
     assert received == [b"through the pipe"]
 

@@ -59,20 +59,26 @@ async def test_a_500_mib_read_never_stalls_other_connections(
                      str(SIZE)],
                     stdout=subprocess.PIPE, env=env, cwd=TESTS_DIR,
                 )
-                assert reader.stdout is not None
-                lines = b""
-                while b"sent\n" not in lines:
-                    lines += await reader.stdout.receive_some()
-                window.append(trio.current_time())
-                done = trio.Event()
-                nursery.start_soon(ask_metadata_until, done)
-                while b"done" not in lines or not lines.endswith(b"\n"):
-                    chunk = await reader.stdout.receive_some()
-                    assert chunk, f"big_read ended early: {lines!r}"
-                    lines += chunk
-                window.append(trio.current_time())
-                done.set()
-                assert await reader.wait() == 0
+                try:
+                    assert reader.stdout is not None
+                    lines = b""
+                    while b"sent\n" not in lines:
+                        lines += await reader.stdout.receive_some()
+                    window.append(trio.current_time())
+                    done = trio.Event()
+                    nursery.start_soon(ask_metadata_until, done)
+                    while b"done" not in lines or not lines.endswith(b"\n"):
+                        chunk = await reader.stdout.receive_some()
+                        assert chunk, f"big_read ended early: {lines!r}"
+                        lines += chunk
+                    window.append(trio.current_time())
+                    done.set()
+                    assert await reader.wait() == 0
+                finally:  # never leave a reader behind, whatever failed
+                    if reader.returncode is None:
+                        reader.kill()
+                    with trio.CancelScope(shield=True):
+                        await reader.wait()
         took, verdict = lines.split(b"done ", 1)[1].split()
         assert verdict == b"ok", lines
         assert float(took) > 4 * STALL_LIMIT, f"the read was too quick to tell: {took!r}"

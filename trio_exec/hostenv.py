@@ -23,7 +23,7 @@ import os
 import pwd
 import socket
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__
 from .proto import methods
@@ -67,22 +67,35 @@ def _user() -> pwd.struct_passwd | None:
         return None
 
 
-def home_dir() -> str:
-    return os.path.expanduser("~")
+class _Identity(NamedTuple):
+    shell_path: str
+    provider_id: str
+    #: The home directory from the user database, for when `$HOME` is unset.
+    looked_up_home: str
 
 
 @functools.cache
-def _identity() -> tuple[str, str]:
-    """(login shell, providerId), looked up once per process: `getpwuid` may ask a directory
-    service (sssd, LDAP), which must not happen on the event loop at every `initialize`."""
+def _identity() -> _Identity:
+    """Looked up once per process: `getpwuid` may ask a directory service (sssd, LDAP), which
+    must not happen on the event loop at every `initialize`."""
     user = _user()
     shell_path = (user.pw_shell if user else "") or os.environ.get("SHELL") or "/bin/sh"
     identity = f"trio-exec:{socket.gethostname()}:{os.getuid()}"
-    return shell_path, "sha256:" + hashlib.sha256(identity.encode()).hexdigest()
+    home = os.path.expanduser("~") if "HOME" in os.environ or user is None else user.pw_dir
+    return _Identity(
+        shell_path, "sha256:" + hashlib.sha256(identity.encode()).hexdigest(), home
+    )
+
+
+def home_dir() -> str:
+    """`$HOME`, else the user database's entry (looked up once)."""
+    if "HOME" in os.environ:
+        return os.path.expanduser("~")
+    return _identity().looked_up_home
 
 
 def environment_info() -> dict[str, Any]:
-    shell_path, provider_id = _identity()
+    shell_path, provider_id, _ = _identity()
     return {
         "shell": {"name": os.path.basename(shell_path), "path": shell_path},
         "executorVersion": __version__,

@@ -14,6 +14,7 @@ session, attached or parked. A second signal exits at once, after SIGKILLing eve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -30,6 +31,9 @@ from .session.registry import SessionRegistry
 from .transport import FrontDoorConfig, accept_websocket, send_missing_close
 
 log = logging.getLogger(__name__)
+
+#: How long the start waits for the host identity lookup before serving anyway.
+IDENTITY_LOOKUP_TIMEOUT = 5.0
 
 
 @attrs.define(eq=False)
@@ -73,8 +77,10 @@ class Daemon:
         """Serve `listeners` (none at all for a daemon fed by `handle_stream`) until `stop()`.
         Cancellation: like `stop()` without the grace: every process is killed and reaped."""
         self.address = _bound_address(listeners[0]) if listeners else None
-        # the host's identity (a user lookup) once, off the loop, before the first initialize
-        await trio.to_thread.run_sync(hostenv.environment_info)
+        # the host's identity (a user lookup) once, off the loop, before the first initialize;
+        # a lookup that fails or hangs is no reason not to serve (initialize retries it)
+        with contextlib.suppress(Exception), trio.move_on_after(IDENTITY_LOOKUP_TIMEOUT):
+            await trio.to_thread.run_sync(hostenv.environment_info, abandon_on_cancel=True)
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
             async with trio.open_nursery() as connections:

@@ -30,6 +30,7 @@ Rules (protocol.md section 12, the reference's observed behaviour):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import shutil
@@ -71,37 +72,67 @@ def read_file(path: str, *, refuse_directory: bool = False) -> bytes:
         os.close(fd)
 
 
+#: Where writing over old blocks can fail and truncate-then-write would not: a copy-on-write
+#: file system (btrfs, ZFS, reflinked XFS) needs room for the new blocks while it holds the old.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def write_file(path: str, data: bytes) -> None:
-    """Create or replace the file's content; the result is the reference's (`O_TRUNC` then
-    write), reached without truncating first: the bytes are written over the old ones and a
-    regular file is then cut to the new length.
+    """Create or replace the file's content, with the result of the reference's `O_TRUNC` then
+    write, reached without truncating to zero: a regular file is cut (or grown) to the new
+    length first, then the bytes are written over the old ones.
 
     Why: ext4 (`auto_da_alloc`, on by default) answers a file truncated to zero and rewritten
     with a writeback at `close`; measured here, 1.25 ms for 1 MiB against 0.05 ms in place.
-    On a failed write the file is cut to the bytes written, exactly what the reference's
-    truncate-then-write leaves. FIFOs and devices are written as they are, never truncated.
+    - A write that fails part-way leaves the bytes written so far and nothing else, as the
+      reference does; one that fails for room (`_NO_ROOM`) is retried once after a cut to zero,
+      which frees the old blocks first as `O_TRUNC` would.
+    - A crash mid-write (or the daemon's exit on a second signal) can leave new bytes followed
+      by old ones within the new length, where the reference leaves a shorter file: torn
+      either way, and the client got no success for it.
+    - FIFOs and devices are written as they are, never cut.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        written = 0
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            _write_all(fd, data)
+            return
         try:
-            with memoryview(data) as view:
-                while written < len(view):
-                    written += os.write(fd, view[written:])
-        except OSError:
-            if regular:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, written)
-            raise
-        if regular:
+            _cut(fd, len(data))
             try:
-                os.ftruncate(fd, written)
-            except OSError:  # a file system that refuses to cut: fine if nothing is left over
-                if os.fstat(fd).st_size != written:
+                _write_all(fd, data)
+            except OSError as exc:
+                if exc.errno not in _NO_ROOM:
                     raise
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                _write_all(fd, data)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))  # keep what was written
+            raise
     finally:
         os.close(fd)
+
+
+def _cut(fd: int, length: int) -> None:
+    """Set the file's length; a file system that refuses is fine if nothing would be left over
+    once `length` bytes are written."""
+    try:
+        os.ftruncate(fd, length)
+    except OSError:
+        if os.fstat(fd).st_size > length:
+            raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with memoryview(data) as view:
+        done = 0
+        while done < len(view):
+            count = os.write(fd, view[done:])
+            if count == 0:  # never loop forever on a device that takes nothing
+                raise OSError(errno.EIO, "failed to write whole buffer")
+            done += count
 
 
 def create_dir_all(path: str) -> None:

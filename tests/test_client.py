@@ -3,11 +3,15 @@ per-process channels, and what happens to pending calls when the connection dies
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
+import trio.testing
+from daemon_harness import alive
 from test_client_harness import in_memory_daemon, tcp_daemon
 
 from trio_exec.client import (
@@ -237,3 +241,58 @@ async def test_an_exception_from_the_block_keeps_its_own_cause() -> None:
                     except KeyError as original:
                         raise Mine("wrapped") from original
             assert isinstance(raised.value.__cause__, KeyError)
+
+
+@attrs.define(eq=False)
+class HoldableStream(trio.abc.Stream):
+    """While `held`, what the daemon sends reaches the client only once `released` is set:
+    a reply can be kept from the client at a scripted point."""
+
+    inner: trio.abc.Stream
+    held: bool = False
+    released: trio.Event = attrs.field(factory=trio.Event)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        data = await self.inner.receive_some(max_bytes)
+        if self.held:
+            await self.released.wait()
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_cancelled_start_terminates_the_process_it_left_running() -> None:
+    """The start reaches the daemon and the child runs, but its answer is held back and the
+    caller gives up (cancels): the client terminates that child in the background instead of
+    leaving it to run, unreachable, for the session's whole life."""
+    with trio.fail_after(TIMEOUT):
+        async with in_memory_daemon() as daemon:
+            streams: list[HoldableStream] = []
+
+            async def connect() -> trio.abc.Stream:
+                streams.append(HoldableStream(await daemon.connect()))
+                return streams[-1]
+
+            async with open_client_over_stream(connect) as client:
+                [session] = daemon.daemon.registry.sessions()
+                streams[-1].held = True
+                with trio.CancelScope() as giving_up:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(functools.partial(
+                            client.process_start, ["/bin/sleep", "1000"], cwd="/", env=ENV,
+                            process_id="s"))
+                        while not session.list_processes():
+                            await trio.testing.wait_all_tasks_blocked()
+                        [started] = session.list_processes()
+                        giving_up.cancel()
+                assert alive(started.pid)
+                streams[-1].released.set()
+                while alive(started.pid):  # noqa: ASYNC110 (the kill is the daemon's, on real time)
+                    await trio.sleep(0.01)

@@ -11,7 +11,8 @@ Rules:
   process exists (`process/read`), and sent again only if it does not.
 - Notifications go to the per-process channel registered before `process/start` is sent.
 
-Cancellation: cancelling a call abandons it; a request already sent may still take effect.
+Cancellation: cancelling a call abandons it; a request already sent may still take effect,
+except a `process/start`: a process the caller never got is terminated in the background.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ REPEATABLE = frozenset({
 })
 #: `afterSeq` for an existence check: beyond any real seq, so no chunk is returned.
 PROBE_SEQ = 2**63 - 1
+#: How long the background `process/terminate` of an abandoned start may take.
+ABANDONED_START_TIMEOUT = 10.0
 DEFAULT_RECONNECT = ReconnectPolicy()
 
 
@@ -175,11 +178,31 @@ class ExecClient:
         self._processes[pid] = process
         try:
             await self._start(process, wire_params(params))
-        except BaseException:
-            self._unregister(process)
+        except BaseException as exc:
+            if isinstance(exc, RpcError) or not self._end_abandoned_start(process):
+                self._unregister(process)
             raise
         process.started = True
         return process
+
+    def _end_abandoned_start(self, process: RemoteProcess) -> bool:
+        """A start that ended without its answer (cancelled, connection lost) may have left a
+        process running on the server that nobody holds: terminate it in the background,
+        keeping its id taken until then. False when the client is closing (the server then
+        keeps it until the session's TTL, like every process of a closed client)."""
+        if self._nursery is None or self._nursery.cancel_scope.cancel_called:
+            return False
+        self._nursery.start_soon(self._terminate_abandoned, process)
+        return True
+
+    async def _terminate_abandoned(self, process: RemoteProcess) -> None:
+        try:
+            with trio.move_on_after(ABANDONED_START_TIMEOUT):
+                await self.process_terminate(process.process_id)
+        except (RpcError, ClientError) as exc:  # never started, or the session is gone
+            log.debug("terminating abandoned process %s: %s", process.process_id, exc)
+        finally:
+            self._unregister(process)
 
     async def _start(self, process: RemoteProcess, params: Any) -> None:
         while True:

@@ -47,26 +47,11 @@ MiB = 1024 * 1024
 # --- the floor server ---------------------------------------------------------------------------
 
 
-async def _answer_everything(request: object) -> None:
-    import trio_websocket
-
-    assert isinstance(request, trio_websocket.WebSocketRequest)
-    ws = await request.accept()
-    while True:
-        try:
-            message = await ws.get_message()
-        except trio_websocket.ConnectionClosed:
-            return
-        value = orjson.loads(message)
-        if "id" in value:
-            result = {"sessionId": "floor"} if value.get("method") == "initialize" else {}
-            await ws.send_message(orjson.dumps({"id": value["id"], "result": result}).decode())
-
-
-async def _answer_with_io(request: object) -> None:
-    """The floor plus the least real work: `fs/writeFile` decodes its base64 and writes the
-    file in a worker thread (trio-exec's own `blocking.write_file`), `fs/getMetadata` stats
-    in a worker thread; the rule every trio-exec file operation follows."""
+async def _answer(request: object, with_io: bool) -> None:
+    """Answer every request at once. `with_io` adds the least real work of two fs methods:
+    `fs/writeFile` decodes its base64 and writes the file in a worker thread (trio-exec's own
+    `blocking.write_file`), `fs/getMetadata` stats in a worker thread; the rule every
+    trio-exec file operation follows."""
     import trio_websocket
 
     from trio_exec.fs.blocking import write_file
@@ -85,10 +70,10 @@ async def _answer_with_io(request: object) -> None:
         result: dict[str, object] = {}
         if method == "initialize":
             result = {"sessionId": "floor"}
-        elif method == "fs/writeFile":
+        elif with_io and method == "fs/writeFile":
             data = pybase64.b64decode(params["dataBase64"], validate=True)
             await trio.to_thread.run_sync(write_file, params["path"], data)
-        elif method == "fs/getMetadata":
+        elif with_io and method == "fs/getMetadata":
             info = await trio.to_thread.run_sync(os.stat, params["path"])
             result = {"isDirectory": False, "isFile": True, "modifiedAtMs": info.st_mtime_ns}
         await ws.send_message(orjson.dumps({"id": value["id"], "result": result}).decode())
@@ -104,7 +89,7 @@ async def _serve_floor(with_io: bool) -> None:
         server = await nursery.start(
             functools.partial(
                 trio_websocket.serve_websocket,
-                _answer_with_io if with_io else _answer_everything,
+                functools.partial(_answer, with_io=with_io),
                 "127.0.0.1",
                 0,
                 ssl_context=None,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 import trio
 from daemon_harness import alive
 from support.wsclient import WireClient, connect, unb64
@@ -56,33 +57,27 @@ async def parked(daemon: Daemon, session_id: str) -> None:
             await trio.sleep(0.005)
 
 
-async def test_resume_after_a_tcp_reset_keeps_the_process_and_its_output() -> None:
-    async with tcp_daemon() as (daemon, url):
-        async with connect(url) as client:
-            sid = await client.handshake()
-            await client.start_ok("p", ["sh", "-c", "echo before; read x; echo after $x"], pipeStdin=True)
-            await client.wait_output("p", b"before\n")
-            reset(client)
-        await parked(daemon, sid)
-        async with connect(url) as client:
-            assert await client.handshake(resumeSessionId=sid) == sid
-            reply = await client.request("process/write", {"processId": "p", "chunk": "Mgo="})
-            assert reply["result"] == {"status": "accepted"}
-            await client.wait_process_closed("p")
-            read = (await client.read("p"))["result"]
-            assert b"".join(unb64(c["chunk"]) for c in read["chunks"]) == b"before\nafter 2\n"
+async def end_with_a_reset(client: WireClient) -> None:
+    reset(client)
 
 
-async def test_an_oversize_message_ends_only_the_connection() -> None:
-    """Close 1009 ends the connection like any other end: the session is parked, its process
-    keeps running (its output piles up in the log), and a resume finds both."""
+async def end_with_an_oversize_message(client: WireClient) -> None:
+    await client.send_raw('{"id":9,"method":"x","params":"' + "y" * 5000 + '"}', may_close=True)
+    assert (await client.wait_closed()).code == 1009
+
+
+@pytest.mark.parametrize("end", [end_with_a_reset, end_with_an_oversize_message])
+async def test_a_connection_end_parks_the_session_and_a_resume_finds_its_process(
+    end: Callable[[WireClient], Awaitable[None]],
+) -> None:
+    """A TCP reset, or Close 1009 after an oversize message, ends only the connection: the
+    session is parked, its process keeps running, and a resume finds both."""
     async with tcp_daemon(max_message_size=4096) as (daemon, url):
         async with connect(url) as client:
             sid = await client.handshake()
             await client.start_ok("p", ["sh", "-c", "echo before; read x; echo after $x"], pipeStdin=True)
             await client.wait_output("p", b"before\n")
-            await client.send_raw('{"id":9,"method":"x","params":"' + "y" * 5000 + '"}', may_close=True)
-            assert (await client.wait_closed()).code == 1009
+            await end(client)
         await parked(daemon, sid)
         async with connect(url) as client:
             assert await client.handshake(resumeSessionId=sid) == sid

@@ -81,9 +81,10 @@ def _identity() -> _Identity:
     user = _user()
     shell_path = (user.pw_shell if user else "") or os.environ.get("SHELL") or "/bin/sh"
     identity = f"trio-exec:{socket.gethostname()}:{os.getuid()}"
-    home = os.path.expanduser("~") if "HOME" in os.environ or user is None else user.pw_dir
     return _Identity(
-        shell_path, "sha256:" + hashlib.sha256(identity.encode()).hexdigest(), home
+        shell_path,
+        "sha256:" + hashlib.sha256(identity.encode()).hexdigest(),
+        user.pw_dir if user is not None else "~",  # as `expanduser` leaves an unknown user
     )
 
 

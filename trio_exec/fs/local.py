@@ -107,7 +107,7 @@ class LocalFilesystem:
         sandbox: SandboxPolicy | None = None,
         context: SandboxContext | None = None,
     ) -> None:
-        """Create or truncate `path` and write `data`; parents are not created."""
+        """Create `path` or replace its content with `data`; parents are not created."""
         await self._run(
             sandbox,
             [(path, Access.WRITE, True)],

@@ -3,7 +3,8 @@
 `InMemoryDaemon` runs the real `Daemon` with no listener; every `connect()` is one end of a
 `trio.testing.memory_stream_pair()` whose other end is served by `Daemon.handle_stream`, wrapped
 in a `BreakableStream` the test can break at a scripted point (what a network failure does:
-both directions die at once, the daemon sees EOF and parks the session).
+both directions die at once, the daemon sees EOF and parks the session). `open_environment`
+gives the same suite a local and a remote (a daemon on TCP) environment alike.
 This module holds no tests.
 """
 
@@ -17,6 +18,9 @@ import trio
 import trio.testing
 
 from trio_exec.config import Config
+from trio_exec.environment import Environment
+from trio_exec.environment.local import open_local_environment
+from trio_exec.environment.remote import open_remote_environment
 from trio_exec.server import Daemon
 
 
@@ -105,3 +109,17 @@ async def tcp_daemon(**config: object) -> AsyncIterator[str]:
             yield address.url
         finally:
             nursery.cancel_scope.cancel()
+
+
+ENVIRONMENT_KINDS = ("local", "remote")
+
+
+@asynccontextmanager
+async def open_environment(kind: str) -> AsyncIterator[Environment]:
+    """`local`: in-process; `remote`: through a daemon on 127.0.0.1:0."""
+    if kind == "local":
+        async with open_local_environment() as local:
+            yield local
+    else:
+        async with tcp_daemon() as url, open_remote_environment(url) as remote:
+            yield remote

@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
-from test_client_harness import tcp_daemon
+from test_client_harness import ENVIRONMENT_KINDS, open_environment
 
-from trio_exec.environment import Environment, ExecProcess, open_local_environment
-from trio_exec.environment.remote import open_remote_environment
+from trio_exec.environment import Environment, ExecProcess
 from trio_exec.proto.errors import InternalError, InvalidParams, InvalidRequest, NotFound
 from trio_exec.proto.process_messages import TerminalSize
 
@@ -24,24 +22,10 @@ TIMEOUT = 15
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 
 
-@pytest.fixture(params=["local", "remote"])
+@pytest.fixture(params=ENVIRONMENT_KINDS)
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[Environment]:
-    if request.param == "local":
-        async with open_local_environment() as local:
-            yield local
-    else:
-        async with tcp_daemon() as url, open_remote_environment(url) as remote:
-            yield remote
-
-
-@asynccontextmanager
-async def environment(kind: str) -> AsyncIterator[Environment]:
-    if kind == "local":
-        async with open_local_environment() as local:
-            yield local
-    else:
-        async with tcp_daemon() as url, open_remote_environment(url) as remote:
-            yield remote
+    async with open_environment(request.param) as environment:
+        yield environment
 
 
 async def collect(process: ExecProcess) -> dict[str, bytes]:
@@ -231,7 +215,7 @@ if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("Linux only")
 
 
-@pytest.mark.parametrize("kind", ["local", "remote"])
+@pytest.mark.parametrize("kind", ENVIRONMENT_KINDS)
 async def test_a_process_outliving_its_environment_fails_instead_of_hanging(kind: str) -> None:
     """A consumer still reading (or waiting) when the environment is closed gets an error,
     the same way for both kinds: the remote one fails with ConnectionLost when its client
@@ -257,7 +241,7 @@ async def test_a_process_outliving_its_environment_fails_instead_of_hanging(kind
                 except ClientError as exc:
                     outcomes.append(f"failed: {exc}")
 
-            async with environment(kind) as env:
+            async with open_environment(kind) as env:
                 process = await env.exec.start(["sleep", "60"], cwd="/", env=ENV)
                 nursery.start_soon(consume, process)
                 nursery.start_soon(wait, process)

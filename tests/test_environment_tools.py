@@ -10,11 +10,10 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
-from test_client_harness import tcp_daemon
+from test_client_harness import ENVIRONMENT_KINDS, open_environment
 
 from trio_exec.environment import Capabilities, Environment, disabled_environment
 from trio_exec.environment.local import open_local_environment
-from trio_exec.environment.remote import open_remote_environment
 from trio_exec.tools import ToolRejected, open_toolset
 
 TIMEOUT = 15
@@ -23,14 +22,10 @@ EXEC_TOOLS = {"exec_command", "write_stdin"}
 FS_TOOLS = {"read_file", "write_file", "list_dir", "edit_file"}
 
 
-@pytest.fixture(params=["local", "remote"])
+@pytest.fixture(params=ENVIRONMENT_KINDS)
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[Environment]:
-    if request.param == "local":
-        async with open_local_environment() as local:
-            yield local
-    else:
-        async with tcp_daemon() as url, open_remote_environment(url) as remote:
-            yield remote
+    async with open_environment(request.param) as environment:
+        yield environment
 
 
 async def test_everything_is_offered_when_everything_is_enabled(env: Environment) -> None:

@@ -14,14 +14,13 @@ root is a read-only bind) and trio-exec's sees EACCES (`Permission denied`, Land
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.outside import outside_directory
 from support.servers import ServerHandle
 from support.wsclient import WireClient, session
 
@@ -59,13 +58,8 @@ def work(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def outside() -> Iterator[Path]:
-    path = Path(f"/var/tmp/trio-exec-sandbox169-{os.getpid()}")
-    path.mkdir(exist_ok=True)
-    (path / "readable").write_text("from outside\n")
-    try:
+    with outside_directory("sandbox169") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 async def sandboxed(client: WireClient, pid: str, command: str, work: Path, *,

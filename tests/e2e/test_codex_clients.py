@@ -21,9 +21,7 @@ share a filesystem, so it also runs with full access here.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from support.codex_harness import (
     shell,
     write_stdin,
 )
+from support.outside import outside_directory
 from support.servers import ServerHandle
 
 pytestmark = pytest.mark.reference
@@ -255,13 +254,8 @@ async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
 @pytest.fixture
 def outside() -> Iterator[Path]:
     """A directory outside every writable root of codex's sandbox modes (/tmp is one)."""
-    path = Path(f"/var/tmp/trio-exec-e2e-{os.getpid()}")
-    path.mkdir(exist_ok=True)
-    (path / "readable").write_text("from outside\n")
-    try:
+    with outside_directory("e2e") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def sandboxed_start(result: CodexRun, why: str) -> dict[str, Any]:

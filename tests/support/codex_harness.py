@@ -90,6 +90,8 @@ CODEX_BINARY_SUFFIXES = {
     "x86_64-unknown-linux-musl/codex/codex",
     "0.169": "v0169/node_modules/@openai/codex-linux-x64/vendor/"
     "x86_64-unknown-linux-musl/bin/codex",
+    "0.171": "v0171/node_modules/@openai/codex-linux-x64/vendor/"
+    "x86_64-unknown-linux-musl/bin/codex",
 }
 CODEX_VERSIONS = tuple(sorted(CODEX_BINARY_SUFFIXES))
 
@@ -98,7 +100,7 @@ MAX_MESSAGE = 64 * 1024 * 1024
 
 
 def codex_binary(version: str) -> Path:
-    """The codex CLI binary of ``version`` ("0.120" or "0.169"); it may be missing."""
+    """The codex CLI binary of ``version`` ("0.120", "0.169" or "0.171"); it may be missing."""
     return servers.reference_cache_dir() / CODEX_BINARY_SUFFIXES[version]
 
 
@@ -641,7 +643,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         handle = None
         url = ns.server
         if not url:
-            kind = {"0.120": servers.REFERENCE, "0.169": servers.REFERENCE_0169}[
+            kind = {"0.120": servers.REFERENCE, "0.169": servers.REFERENCE_0169,
+                    "0.171": servers.REFERENCE_0171}[
                 ns.server_version or ns.version]
             handle = servers.launch(kind)
             url = handle.url

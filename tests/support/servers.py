@@ -66,6 +66,16 @@ def reference_cache_dir() -> Path:
     return Path.home() / ".cache" / "trio-exec-ref"
 
 
+#: The codex-cli 0.171.0 exec-server: the 0.169 dialect plus one capability flag.
+REFERENCE_0171 = "reference-0.171"
+REFERENCE_0171_VERSION = "0.171.0"
+_REF_0171_BIN_SUFFIX = (
+    "v0171/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+)
+#: The reference servers of the 0.169 dialect, oldest first.
+REFERENCES_0169_DIALECT = (REFERENCE_0169, REFERENCE_0171)
+
+
 def reference_binary() -> Path:
     """Where the reference codex binary is expected (it may be missing)."""
     return reference_cache_dir() / _REF_BIN_SUFFIX
@@ -73,6 +83,19 @@ def reference_binary() -> Path:
 
 def reference_0169_binary() -> Path:
     return reference_cache_dir() / _REF_0169_BIN_SUFFIX
+
+
+def reference_0171_binary() -> Path:
+    return reference_cache_dir() / _REF_0171_BIN_SUFFIX
+
+
+def reference_binary_of(kind: str) -> Path:
+    """The binary of reference server ``kind`` (it may be missing)."""
+    return {
+        REFERENCE: reference_binary,
+        REFERENCE_0169: reference_0169_binary,
+        REFERENCE_0171: reference_0171_binary,
+    }[kind]()
 
 
 def skip_reference() -> bool:
@@ -129,7 +152,7 @@ class ServerHandle:
 
     @property
     def is_reference(self) -> bool:
-        return self.kind in (REFERENCE, REFERENCE_0169)
+        return self.kind in (REFERENCE, *REFERENCES_0169_DIALECT)
 
     def stderr_text(self) -> str:
         try:
@@ -217,10 +240,10 @@ def launch(
         argv = [trio_exec_python(), "-m", "trio_exec", "serve",
                 "--listen", "ws://127.0.0.1:0", *flags]
         child_env.setdefault("PYTHONUNBUFFERED", "1")
-    elif kind in (REFERENCE, REFERENCE_0169):
+    elif kind in (REFERENCE, *REFERENCES_0169_DIALECT):
         if flags:
             raise ValueError(f"the reference server takes no extra flags: {flags}")
-        binary = reference_binary() if kind == REFERENCE else reference_0169_binary()
+        binary = reference_binary_of(kind)
         if not binary.exists():
             raise ServerStartError(missing_reference_message())
         home = tempfile.TemporaryDirectory(prefix="codex-home-")

@@ -23,6 +23,7 @@ from ..environment.base import Environment, EnvironmentUnavailable
 from ..proto.errors import RpcError
 from .exec_tools import ExecTools
 from .fs_tools import FileTools
+from .patch_tool import APPLY_PATCH_DESCRIPTION, PatchTool
 from .spec import (
     EXEC,
     FILESYSTEM,
@@ -113,6 +114,13 @@ def _build(env: Environment, exec_tools: ExecTools, files: FileTools) -> dict[st
             parameters=schema({"path": "string", "old_string": "string", "new_string": "string"}),
             capability=FILESYSTEM,
             handler=files.edit_file,
+        ),
+        ToolSpec(
+            name="apply_patch",
+            description=APPLY_PATCH_DESCRIPTION,
+            parameters=schema({"input": "string"}),
+            capability=FILESYSTEM,
+            handler=PatchTool(env, files.cwd).apply_patch,
         ),
     ]
     return {s.name: s for s in specs}

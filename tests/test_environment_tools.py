@@ -19,7 +19,7 @@ from trio_exec.tools import ToolRejected, open_toolset
 TIMEOUT = 15
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 EXEC_TOOLS = {"exec_command", "write_stdin"}
-FS_TOOLS = {"read_file", "write_file", "list_dir", "edit_file"}
+FS_TOOLS = {"read_file", "write_file", "list_dir", "edit_file", "apply_patch"}
 
 
 @pytest.fixture(params=ENVIRONMENT_KINDS)

@@ -59,13 +59,21 @@ class PatchSyntaxError(Exception):
 
 @attrs.frozen(kw_only=True)
 class Chunk:
-    """One `@@` section: `old` lines (kept and removed) become `new` lines (kept and added)."""
+    """One `@@` section: `entries` are its lines as (kind, text), kind " " (keep), "-"
+    (remove) or "+" (add); `old` (kept and removed) become `new` (kept and added)."""
 
     context: str | None
-    old: tuple[str, ...]
-    new: tuple[str, ...]
+    entries: tuple[tuple[str, str], ...]
     at_end_of_file: bool
     line: int
+
+    @property
+    def old(self) -> tuple[str, ...]:
+        return tuple(text for kind, text in self.entries if kind != "+")
+
+    @property
+    def new(self) -> tuple[str, ...]:
+        return tuple(text for kind, text in self.entries if kind != "-")
 
 
 @attrs.frozen(kw_only=True)
@@ -187,40 +195,27 @@ def _parse_chunk(body: list[str], index: int, *, first: bool) -> tuple[Chunk, in
     elif not first:
         raise PatchSyntaxError(f"expected a `@@` line to start the next chunk, got `{head}`",
                                line_no)
-    old: list[str] = []
-    new: list[str] = []
+    entries: list[tuple[str, str]] = []
     at_end = False
-    used = 0
     while index < len(body):
         line = body[index]
         if line.rstrip() == END_OF_FILE:
-            if used:
+            if entries:
                 at_end = True
                 index += 1
             break
-        kind, text = line[:1], line[1:]
-        if kind == "":
-            old.append("")
-            new.append("")
-        elif kind == " ":
-            old.append(text)
-            new.append(text)
-        elif kind == "-":
-            old.append(text)
-        elif kind == "+":
-            new.append(text)
-        elif used:
-            break
-        else:
+        kind, text = line[:1] or " ", line[1:]  # an empty line is an empty context line
+        if kind not in " -+":
+            if entries:
+                break
             raise PatchSyntaxError(
                 f"unexpected line `{line}` in a chunk: each line starts with ' ' (keep), "
                 "'-' (remove) or '+' (add)",
                 index + 2,
             )
-        used += 1
+        entries.append((kind, text))
         index += 1
-    if not used:
+    if not entries:
         raise PatchSyntaxError("the chunk has no lines", line_no)
-    chunk = Chunk(context=context, old=tuple(old), new=tuple(new), at_end_of_file=at_end,
-                  line=line_no)
+    chunk = Chunk(context=context, entries=tuple(entries), at_end_of_file=at_end, line=line_no)
     return chunk, index

@@ -220,7 +220,7 @@ def apply_chunks(text: str, chunks: Sequence[Chunk], path: str, where: str) -> s
     """`text` with every chunk applied; PatchConflict naming the chunk that does not fit."""
     lines, ends = split_text(text)
     preferred = next((e for e in ends if e is not None), "\n")
-    replacements: list[tuple[int, int, tuple[str, ...]]] = []
+    replacements: list[tuple[int, Entries]] = []
     cursor = 0
     for number, chunk in enumerate(chunks, 1):
         if chunk.context is not None:
@@ -229,29 +229,58 @@ def apply_chunks(text: str, chunks: Sequence[Chunk], path: str, where: str) -> s
                 raise PatchConflict(f"{where}, chunk {number} (patch line {chunk.line}): "
                                     f"context line `{chunk.context}` not found in {path}")
             cursor = found + 1
+        entries = chunk.entries
         if not chunk.old:
-            replacements.append((len(lines), 0, chunk.new))
+            replacements.append((len(lines), entries))
             continue
-        old, new = chunk.old, chunk.new
-        at = seek(lines, old, cursor, chunk.at_end_of_file)
-        if at is None and old[-1] == "":
-            old = old[:-1]
-            new = new[:-1] if new and new[-1] == "" else new
-            at = seek(lines, old, cursor, chunk.at_end_of_file)
+        at = seek(lines, chunk.old, cursor, chunk.at_end_of_file)
+        if at is None and chunk.old[-1] == "":
+            entries = _without_final_empty_line(entries)
+            at = seek(lines, _old(entries), cursor, chunk.at_end_of_file)
         if at is None:
             place = " at the end of the file" if chunk.at_end_of_file else ""
             expected = "\n".join(chunk.old)
             raise PatchConflict(f"{where}, chunk {number} (patch line {chunk.line}): "
                                 f"these lines were not found{place} in {path}:\n{expected}")
-        replacements.append((at, len(old), new))
-        cursor = at + len(old)
+        replacements.append((at, entries))
+        cursor = at + len(_old(entries))
     replacements.sort(key=lambda r: r[0])
     out: list[str] = []
     done = 0
-    for at, length, new_lines in replacements:
-        out.extend(t + (e or preferred) for t, e in zip(lines[done:at], ends[done:at],
+
+    def keep(start: int, stop: int) -> None:
+        out.extend(t + (e or preferred) for t, e in zip(lines[start:stop], ends[start:stop],
                                                         strict=True))
-        out.extend(t + preferred for t in new_lines)
-        done = max(done, at + length)
-    out.extend(t + (e or preferred) for t, e in zip(lines[done:], ends[done:], strict=True))
+
+    for at, entries in replacements:
+        keep(done, at)
+        done = max(done, at)
+        for kind, text in entries:
+            if kind == "+":
+                out.append(text + preferred)
+                continue
+            if kind == " ":  # a kept line stays as the file has it (spaces, line end)
+                keep(done, done + 1)
+            done += 1
+    keep(done, len(lines))
     return "".join(out)
+
+
+Entries = tuple[tuple[str, str], ...]
+
+
+def _old(entries: Entries) -> list[str]:
+    return [text for kind, text in entries if kind != "+"]
+
+
+def _without_final_empty_line(entries: Entries) -> Entries:
+    """The entries without the last old line (an empty one: the file's final line end, as
+    patch writers often include it) and, when the new lines end with an empty one, without
+    that too."""
+    last_old = max(i for i, (kind, _) in enumerate(entries) if kind != "+")
+    drop = {last_old}
+    if entries[last_old][0] == "-":
+        news = [i for i, (kind, _) in enumerate(entries) if kind != "-"]
+        if news and entries[news[-1]][1] == "":
+            drop.add(news[-1])
+    return tuple(e for i, e in enumerate(entries) if i not in drop)

@@ -89,12 +89,19 @@ class PatchTool:
         return plan.summary
 
 
+#: The wire's text of ENOTDIR: a path under a file is as absent as a missing one (the
+#: ancestor check then names the file in the way).
+_NOT_A_DIRECTORY = "(os error 20)"
+
+
 async def _read_state(fs: FileSystem, path: str) -> FileState:
     try:
         meta = await fs.get_metadata(path)
     except NotFound:
         return MISSING
     except (RpcError, ClientError) as exc:
+        if _NOT_A_DIRECTORY in str(exc):
+            return MISSING
         raise PatchConflict(f"cannot read {path}: {exc}") from None
     if meta.is_directory:
         return DIRECTORY
@@ -138,6 +145,8 @@ async def _kind(fs: FileSystem, path: str) -> str:
     except NotFound:
         return "missing"
     except (RpcError, ClientError) as exc:
+        if _NOT_A_DIRECTORY in str(exc):
+            return "missing"
         raise PatchConflict(f"cannot read {path}: {exc}") from None
     return "directory" if meta.is_directory else "other"
 

@@ -19,6 +19,8 @@ Rules:
   tried). When old lines ending with an empty line are not found, they are tried once more
   without it. A chunk that removes nothing appends its lines at the end of the file,
   whatever its context line says (surprising, but codex does exactly this).
+- A kept (" ") line stays as the file has it, even when it matched only loosely (its
+  spaces, its line end); removed lines go, added lines are the patch's.
 - Line ends: every line keeps its own ending ("\\n" or "\\r\\n"); new lines take the file's
   first line ending (LF when it has none); an updated file always ends with a line end.
   Added files are written exactly as the "+" lines give them (LF).

@@ -45,6 +45,8 @@ CASES = [
     Case("add-line-with-plus-only-is-an-empty-line", {},
          patch("*** Add File: a.txt", "+one", "+", "+three"),
          {"a.txt": "one\n\nthree\n"}, ("A a.txt",)),
+    Case("delete-a-file-that-is-not-text", {"blob": b"\xff\x00"},
+         patch("*** Delete File: blob"), {}, ("D blob",)),
     Case("delete-file", {"gone.txt": "bye\n", "keep.txt": "k\n"},
          patch("*** Delete File: gone.txt"), {"keep.txt": "k\n"}, ("D gone.txt",)),
     # ---------------------------------------------------------------- update

@@ -80,7 +80,9 @@ class ConnectionState:
     handles: FileHandles = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.handles = FileHandles(ServerPaths(cwd=self.fs.cwd, tmpdir=self.fs.tmpdir))
+        self.handles = FileHandles(
+            ServerPaths(cwd=self.fs.cwd, tmpdir=self.fs.tmpdir), self.fs.threads
+        )
 
     def close(self) -> None:
         """The connection has ended: its file handles are closed."""

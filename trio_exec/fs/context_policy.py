@@ -96,13 +96,15 @@ def check(
     server: ServerPaths,
     *,
     follow_leaf: bool = True,
-) -> None:
-    """Raise the OS-style error when `context` forbids `access` to `path`. Blocks."""
+) -> str | None:
+    """Raise the OS-style error when `context` forbids `access` to `path`. Returns the
+    resolved path that was judged when the context restricts anything, else None (as
+    `policy.check`). Blocks."""
     if context is None:
-        return
+        return None
     table = rules(context, server)
     if table is None:
-        return
+        return None
     target = resolve(path, follow_leaf=follow_leaf)
     best: tuple[int, str] | None = None
     for root, granted in table:
@@ -115,3 +117,4 @@ def check(
         raise _denied(errno.EROFS)
     if access is Access.READ and granted not in ("read", "write"):
         raise _denied(errno.EACCES)
+    return target

@@ -6,8 +6,8 @@ Rule: handlers only translate. Defaults of absent members (`fs/remove`: recursiv
 
 Dialects (`proto/dialect.py`): a 0.169-dialect request has its `sandbox` context honoured and
 its `sandboxPolicy` ignored (a 0.120 one the reverse), gets the 0.169 behaviours (detailed
-metadata, dangling entries omitted, a directory read refused with -32600), and paths in its
-result (`fs/canonicalize`) in the form it sent them.
+metadata, dangling entries omitted, a read of anything but a regular file refused with
+-32600), and paths in its result (`fs/canonicalize`) in the form it sent them.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ async def read_file(
 ) -> FsReadFileResult | FsReadFileSplicedResult:
     """A large file's base64 is made in a worker thread, as bytes the codec splices into the
     reply: the event loop never touches the text (see `codec.Spliced`)."""
-    data = await fs.read_file(params.path, refuse_directory=_v0169(), **_sandboxes(params))
+    data = await fs.read_file(params.path, regular_only=_v0169(), **_sandboxes(params))
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
     encoded = await trio.to_thread.run_sync(b64.encode_bytes, data, abandon_on_cancel=True)

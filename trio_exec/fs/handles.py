@@ -6,10 +6,13 @@ Rules (the codex 0.169.0 exec-server, probed black-box; docs/protocol-dialects.m
   must not exceed 32 bytes``), unique while open (-32600 ``file handle `<id>` already
   exists``). Every handle is closed when its connection ends, even if its session lives on
   for a resume (a resumed session does not see them: ``unknown file handle `<id>` ``, -32004).
-- `fs/open` `mode` is `read` (the default: an existing non-directory, followed; a directory
-  is -32600 ``path `<path>` is not a file``) or `replace` (created or truncated in place,
-  mode 0666 & ~umask; parents are not created). The sandbox context is checked at open
-  (read access for `read`, write access for `replace`).
+- `fs/open` `mode` is `read` (the default: an existing regular file, followed) or `replace`
+  (created or truncated in place, mode 0666 & ~umask; parents are not created). Anything
+  that is not a regular file (a directory, FIFO, device) is -32600 ``path `<path>` is not a
+  file`` in both modes, as on the 0.169 and 0.171 references; it is opened without blocking
+  (a FIFO nobody writes or reads never holds a thread). The sandbox context is checked at
+  open (read access for `read`, write access for `replace`), and a restricted path is opened
+  race-free (`target.py`).
 - `fs/readBlock {handleId, offset, len}`: `len` in 1..=1048576 (-32600 ``file read block
   length must be between 1 and 1048576``); up to `len` bytes at `offset` → `{chunk, eof}`,
   `eof` when fewer than `len` bytes were read. A read that fails (an offset past the signed
@@ -40,8 +43,10 @@ import trio
 from trio_exec.proto.errors import InvalidRequest, NotFound, from_os_error, os_error_text
 from trio_exec.proto.sandbox_context import SandboxContext
 
-from . import context_policy
+from .blocking import not_a_file
+from .local import FS_THREADS, judge, refuse_nul
 from .policy import Access, ServerPaths
+from .target import Target, open_target
 
 T = TypeVar("T")
 
@@ -58,19 +63,38 @@ def unknown_handle(handle_id: str) -> NotFound:
     return NotFound(f"unknown file handle `{handle_id}`")
 
 
-def _open_read(path: str) -> int:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+_NO_WAIT = os.O_NONBLOCK | os.O_NOCTTY
+
+
+def _open_regular(target: Target, flags: int) -> int:
+    """`target` opened without blocking; -32600 unless it is a regular file."""
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise InvalidRequest(f"path `{path}` is not a file")
+        fd = open_target(target, flags | _NO_WAIT, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
+            raise not_a_file(target.given) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise not_a_file(target.given)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def _open_replace(path: str) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+def _open_read(target: Target) -> int:
+    return _open_regular(target, os.O_RDONLY)
+
+
+def _open_replace(target: Target) -> int:
+    fd = _open_regular(target, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _read_block(fd: int, offset: int, length: int) -> bytes:
@@ -100,6 +124,7 @@ class _Handle:
     """One descriptor; closed once it is released and no operation is using it."""
 
     fd: int
+    limiter: trio.CapacityLimiter
     users: int = 0
     released: bool = False
 
@@ -115,7 +140,7 @@ class _Handle:
     async def run(self, work: Callable[[int], T]) -> T:
         self.users += 1
         try:
-            return await trio.to_thread.run_sync(work, self.fd)
+            return await trio.to_thread.run_sync(work, self.fd, limiter=self.limiter)
         finally:
             self.users -= 1
             self._maybe_close()
@@ -126,6 +151,10 @@ class FileHandles:
     """The open handles of one connection (id → descriptor)."""
 
     server: ServerPaths = attrs.field(factory=ServerPaths.from_process)
+    #: The filesystem's worker threads (`LocalFilesystem.threads`).
+    threads: trio.CapacityLimiter = attrs.field(
+        factory=lambda: trio.CapacityLimiter(FS_THREADS)
+    )
     _handles: dict[str, _Handle] = attrs.field(factory=dict)
     _closed: bool = False
 
@@ -149,17 +178,23 @@ class FileHandles:
             raise InvalidRequest(
                 f"at most {MAX_HANDLES} file handles may be open per connection"
             )
+        refuse_nul(path)
         access = Access.READ if mode == READ else Access.WRITE
         opener = _open_read if mode == READ else _open_replace
 
         def work() -> int:
             try:
-                context_policy.check(context, path, access, self.server, follow_leaf=True)
-                return opener(path)
+                target = judge(None, context, path, access, self.server, follow_leaf=True)
+                try:
+                    return opener(target)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP and target.confined:
+                        judge(None, context, path, access, self.server, follow_leaf=True)
+                    raise
             except OSError as exc:
                 raise from_os_error(exc) from exc
 
-        fd = await trio.to_thread.run_sync(work)
+        fd = await trio.to_thread.run_sync(work, limiter=self.threads)
         # Re-checked after the thread: a concurrent open of the same id, or the connection
         # ending meanwhile, must not leak the new descriptor.
         if self._closed or handle_id in self._handles or len(self._handles) >= MAX_HANDLES:
@@ -171,7 +206,7 @@ class FileHandles:
             raise InvalidRequest(
                 f"at most {MAX_HANDLES} file handles may be open per connection"
             )
-        self._handles[handle_id] = _Handle(fd)
+        self._handles[handle_id] = _Handle(fd, self.threads)
 
     async def read_block(self, handle_id: str, offset: int, length: int) -> tuple[bytes, bool]:
         if not 1 <= length <= MAX_BLOCK:

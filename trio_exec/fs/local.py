@@ -1,42 +1,85 @@
 """`LocalFilesystem`: the one local implementation of the `fs/*` service.
 
 Rule: every operation is its sandbox check followed by the operation, both run together in a
-worker thread (`trio.to_thread.run_sync`), so the event loop never waits on the disk, however
-large the file. Failures come out as the wire's `RpcError`s: the protocol's refusals as
-`InvalidRequest`, OS errors through `from_os_error` (ENOENT → -32004, the rest → -32603, Rust's
-texts). The daemon's `fs/*` handlers and the local `Environment` both call this class.
+worker thread, so the event loop never waits on the disk, however large the file. The threads
+come from the filesystem's own `CapacityLimiter` (`threads`), not trio's default one, so
+filesystem work never queues a `process/start` behind it; no operation blocks a thread on a
+FIFO or device (they are opened non-blocking and waited for on the loop, `streams.py`).
+Failures come out as the wire's `RpcError`s: the protocol's refusals as `InvalidRequest`, OS
+errors through `from_os_error` (ENOENT → -32004, the rest → -32603, Rust's texts). A NUL byte
+in a path is -32600 ``file name contained an unexpected NUL byte`` (the 0.120 reference's
+answer; a `file:` URI with one is refused earlier, by `proto/uri.py`). The daemon's `fs/*`
+handlers and the local `Environment` both call this class.
+
+A check that restricts the path gives the operation a confined target (`target.py`): the
+resolved path, walked without following symlinks, so a symlink swapped in after the check
+cannot take the operation elsewhere. Such a walk that meets a symlink (ELOOP) is judged again:
+a path that now leads out of the roots gets the policy's refusal, anything else the ELOOP.
 
 Dialects: `sandbox` is the 0.120 `SandboxPolicy` (checked by `policy.check`), `context` the
 0.169 `SandboxContext` (checked by `context_policy.check`); a caller passes at most one. The
 keyword flags select the 0.169 behaviours (`detailed` metadata, `omit_dangling` directory
 entries, `refuse_directory` reads).
 
-Cancellation: every method returns promptly when cancelled (the worker thread is abandoned);
-an operation that already started may still complete in the background.
+Cancellation: every method returns promptly when cancelled: the worker thread is abandoned
+(an operation that already started may still complete in the background), except for
+readFile and writeFile, whose thread may hand back an open descriptor and is waited for (it
+never blocks: at most the time to read or write 512 MiB).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+import errno
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import attrs
 import trio
 
-from trio_exec.proto.errors import from_os_error
+from trio_exec.proto.errors import InvalidRequest, from_os_error
 from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
 from trio_exec.proto.sandbox import SandboxPolicy
 from trio_exec.proto.sandbox_context import SandboxContext
 
-from . import blocking, context_policy
+from . import blocking, context_policy, streams
 from .policy import Access, ServerPaths, check
+from .target import Target
 from .walk import WalkLimits, WalkOutcome, walk
 
 T = TypeVar("T")
 
 #: (path, access, follow the last component)
 Check = tuple[str, Access, bool]
+
+#: Worker threads for filesystem work at once (trio's default limiter, left to everything
+#: else, has 40).
+FS_THREADS = 16
+NUL_IN_PATH = "file name contained an unexpected NUL byte"
+#: How often a writeFile to a FIFO that nobody reads looks for a reader (no thread waits).
+FIFO_READER_POLL = 0.05
+
+
+def refuse_nul(path: str) -> None:
+    if "\x00" in path:
+        raise InvalidRequest(NUL_IN_PATH)
+
+
+def judge(
+    sandbox: SandboxPolicy | None,
+    context: SandboxContext | None,
+    path: str,
+    access: Access,
+    server: ServerPaths,
+    *,
+    follow_leaf: bool,
+) -> Target:
+    """The target of an operation on `path` once the sandboxes allow it. Blocks."""
+    resolved = check(sandbox, path, access, server, follow_leaf=follow_leaf)
+    judged = context_policy.check(context, path, access, server, follow_leaf=follow_leaf)
+    resolved = resolved if resolved is not None else judged
+    if resolved is None:
+        return Target(path)
+    return Target(resolved, confined=True, given=path)
 
 
 def _cwd_default() -> str:
@@ -58,6 +101,10 @@ class LocalFilesystem:
 
     cwd: str = attrs.field(factory=_cwd_default)
     tmpdir: str | None = attrs.field(factory=_tmpdir_default)
+    #: The worker threads of filesystem work (see the module rule).
+    threads: trio.CapacityLimiter = attrs.field(
+        factory=lambda: trio.CapacityLimiter(FS_THREADS)
+    )
     _server: ServerPaths = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -67,21 +114,33 @@ class LocalFilesystem:
         self,
         sandbox: SandboxPolicy | None,
         checks: list[Check],
-        operation: Callable[[], T],
+        operation: Callable[[Sequence[Target]], T],
         context: SandboxContext | None = None,
+        *,
+        abandon: bool = True,
     ) -> T:
+        for path, _, _ in checks:
+            refuse_nul(path)
+
+        def targets() -> list[Target]:
+            return [
+                judge(sandbox, context, path, access, self._server, follow_leaf=follow_leaf)
+                for path, access, follow_leaf in checks
+            ]
+
         def work() -> T:
             try:
-                for path, access, follow_leaf in checks:
-                    check(sandbox, path, access, self._server, follow_leaf=follow_leaf)
-                    context_policy.check(
-                        context, path, access, self._server, follow_leaf=follow_leaf
-                    )
-                return operation()
+                judged = targets()
+                try:
+                    return operation(judged)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP and any(t.confined for t in judged):
+                        targets()  # a symlink met on a confined walk: judged again
+                    raise
             except OSError as exc:
                 raise from_os_error(exc) from exc
 
-        return await trio.to_thread.run_sync(work, abandon_on_cancel=True)
+        return await trio.to_thread.run_sync(work, abandon_on_cancel=abandon, limiter=self.threads)
 
     async def read_file(
         self,
@@ -89,15 +148,26 @@ class LocalFilesystem:
         *,
         sandbox: SandboxPolicy | None = None,
         context: SandboxContext | None = None,
-        refuse_directory: bool = False,
+        regular_only: bool = False,
     ) -> bytes:
-        """The file's bytes (symlinks followed); -32600 when larger than 512 MiB."""
-        return await self._run(
+        """The file's bytes (symlinks followed); -32600 when larger than 512 MiB.
+        `regular_only`: anything but a regular file is -32600 ``path `<path>` is not a file``."""
+        opened = await self._run(
             sandbox,
             [(path, Access.READ, True)],
-            lambda: blocking.read_file(path, refuse_directory=refuse_directory),
+            lambda t: blocking.read_file(t[0], regular_only=regular_only),
             context,
+            abandon=False,  # its result may be an open descriptor
         )
+        if isinstance(opened, blocking.Stream):
+            return await self._stream(streams.read_stream(opened, self.threads))
+        return opened
+
+    async def _stream(self, work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except OSError as exc:
+            raise from_os_error(exc) from exc
 
     async def write_file(
         self,
@@ -107,13 +177,23 @@ class LocalFilesystem:
         sandbox: SandboxPolicy | None = None,
         context: SandboxContext | None = None,
     ) -> None:
-        """Create `path` or replace its content with `data`; parents are not created."""
-        await self._run(
-            sandbox,
-            [(path, Access.WRITE, True)],
-            lambda: blocking.write_file(path, data),
-            context,
-        )
+        """Create `path` or replace its content with `data`; parents are not created. A FIFO
+        is written once a reader has it open (looked for every `FIFO_READER_POLL` s, on the
+        loop, until then or until cancelled)."""
+        while True:
+            try:
+                opened = await self._run(
+                    sandbox,
+                    [(path, Access.WRITE, True)],
+                    lambda t: blocking.write_file(t[0], data),
+                    context,
+                    abandon=False,  # its result may be an open descriptor
+                )
+                break
+            except blocking.NoReaderYet:
+                await trio.sleep(FIFO_READER_POLL)
+        if opened is not None:
+            await self._stream(streams.write_stream(opened, data, self.threads))
 
     async def create_directory(
         self,
@@ -127,7 +207,7 @@ class LocalFilesystem:
         await self._run(
             sandbox,
             [(path, Access.WRITE, True)],
-            lambda: blocking.create_directory(path, recursive=recursive),
+            lambda t: blocking.create_directory(t[0], recursive=recursive),
             context,
         )
 
@@ -143,7 +223,7 @@ class LocalFilesystem:
         return await self._run(
             sandbox,
             [(path, Access.READ, True)],
-            lambda: blocking.get_metadata(path, detailed=detailed),
+            lambda t: blocking.get_metadata(t[0], detailed=detailed),
             context,
         )
 
@@ -159,7 +239,7 @@ class LocalFilesystem:
         return await self._run(
             sandbox,
             [(path, Access.READ, True)],
-            lambda: blocking.read_directory(path, omit_dangling=omit_dangling),
+            lambda t: blocking.read_directory(t[0], omit_dangling=omit_dangling),
             context,
         )
 
@@ -168,8 +248,7 @@ class LocalFilesystem:
     ) -> str:
         """`path` with every symlink resolved; the path must exist."""
         return await self._run(
-            None, [(path, Access.READ, True)], lambda: os.path.realpath(path, strict=True),
-            context,
+            None, [(path, Access.READ, True)], lambda t: blocking.canonicalize(t[0]), context
         )
 
     async def walk(
@@ -178,7 +257,7 @@ class LocalFilesystem:
         """`fs/walk` (`fs/walk.py` states the rules); the limits are judged first."""
         limits.check()
         return await self._run(
-            None, [(path, Access.READ, True)], lambda: walk(path, limits), context
+            None, [(path, Access.READ, True)], lambda t: walk(t[0], limits), context
         )
 
     async def remove(
@@ -194,7 +273,7 @@ class LocalFilesystem:
         await self._run(
             sandbox,
             [(path, Access.WRITE, False)],
-            lambda: blocking.remove(path, recursive=recursive, force=force),
+            lambda t: blocking.remove(t[0], recursive=recursive, force=force),
             context,
         )
 
@@ -211,6 +290,6 @@ class LocalFilesystem:
         await self._run(
             sandbox,
             [(source, Access.READ, False), (destination, Access.WRITE, True)],
-            lambda: blocking.copy(source, destination, recursive=recursive),
+            lambda t: blocking.copy(t[0], t[1], recursive=recursive),
             context,
         )

@@ -28,7 +28,6 @@ import os
 import posixpath
 import stat
 from collections import deque
-from collections.abc import Iterable
 
 import attrs
 
@@ -141,14 +140,6 @@ def _readable_roots(policy: SandboxPolicy, server: ServerPaths) -> list[str] | N
     return [*access.readable_roots, *extra]
 
 
-def _allowed(path: str, roots: Iterable[str], *, follow_leaf: bool) -> bool:
-    roots = list(roots)
-    if not roots:
-        return False
-    target = resolve(path, follow_leaf=follow_leaf)
-    return any(is_within(target, resolve(root)) for root in roots)
-
-
 def check(
     policy: SandboxPolicy | None,
     path: str,
@@ -156,17 +147,21 @@ def check(
     server: ServerPaths,
     *,
     follow_leaf: bool = True,
-) -> None:
+) -> str | None:
     """Raise `InvalidRequest` (`fs/<access> is not permitted for path <path>`) unless `policy`
-    allows `access` to the (absolute, normalised) `path`. Blocks."""
+    allows `access` to the (absolute, normalised) `path`. Returns the resolved path that was
+    judged when the policy restricts this access (the operation must act there without
+    following symlinks: `target.py`), None when it allows everything. Blocks."""
     if policy is None or isinstance(policy, DangerFullAccess | ExternalSandbox):
-        return
+        return None
     if access is Access.WRITE:
         roots = _writable_roots(policy, server)
     else:
         readable = _readable_roots(policy, server)
         if readable is None:
-            return
+            return None
         roots = readable
-    if not _allowed(path, roots, follow_leaf=follow_leaf):
+    target = resolve(path, follow_leaf=follow_leaf)
+    if not any(is_within(target, resolve(root)) for root in roots):
         raise not_permitted(access, path)
+    return target

@@ -21,6 +21,11 @@ Rules (the codex 0.169.0 exec-server, probed black-box; docs/protocol-dialects.m
   them.
 - An entry that cannot be examined (`lstat` fails), or a directory below the root that cannot
   be read, becomes an `errors` item `{path, message}` with the OS error's text.
+- Race-free: each directory is read through a descriptor, its entries examined relative to it
+  (`fstatat`); a directory queued for reading is opened again by path and must still be the
+  directory that was examined (device and inode), else it is an `errors` item
+  ``directory was replaced during the walk`` and is not read. A confined root (`target.py`)
+  is opened without following symlinks.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import stat
 import attrs
 
 from trio_exec.proto.errors import InvalidRequest, os_error_text
+
+from .target import Target, as_target, open_target
 
 MAX_DEPTH = 64
 MAX_DIRECTORIES = 10_000
@@ -45,6 +52,8 @@ LIMITS_TOO_LARGE = (
 
 FILE = "file"
 DIRECTORY = "directory"
+REPLACED = "directory was replaced during the walk"
+_READ_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @attrs.frozen
@@ -76,73 +85,106 @@ class WalkOutcome:
     truncated: bool = False
 
 
-def _join(directory: str, name: bytes) -> str:
-    return os.path.join(directory, os.fsdecode(name))
+def _join(directory: str, name: str) -> str:
+    return os.path.join(directory, name)
 
 
-def walk(root: str, limits: WalkLimits) -> WalkOutcome:
+def _key(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def _names(fd: int) -> list[str]:
+    """The entries of the directory open as `fd`, in byte order."""
+    with os.scandir(fd) as listing:
+        return sorted((entry.name for entry in listing), key=os.fsencode)
+
+
+def walk(root: str | Target, limits: WalkLimits) -> WalkOutcome:
     """Walk `root` (OS errors about the root itself propagate)."""
+    target = as_target(root)
     outcome = WalkOutcome()
-    info = os.stat(root)
+    fd = open_target(target, os.O_PATH)
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
     if not stat.S_ISDIR(info.st_mode):
         return outcome
-    if not limits.follow_directory_symlinks and stat.S_ISLNK(os.lstat(root).st_mode):
+    if not limits.follow_directory_symlinks and stat.S_ISLNK(os.lstat(target.given).st_mode):
         return outcome
-    visited = {(info.st_dev, info.st_ino)}
-    queue: collections.deque[tuple[str, int]] = collections.deque([(root, 0)])
+    visited = {_key(info)}
+    queue: collections.deque[tuple[str, int, tuple[int, int]]] = collections.deque(
+        [(target.given, 0, _key(info))]
+    )
     directories_read = 0
     examined = 0
     while queue:
-        directory, depth = queue.popleft()
+        directory, depth, key = queue.popleft()
         if directories_read >= limits.max_directories:
             outcome.truncated = True
             return outcome
         directories_read += 1
         try:
-            with os.scandir(os.fsencode(directory)) as listing:
-                names = sorted(entry.name for entry in listing)
+            if depth == 0:
+                fd = open_target(target, _READ_DIRECTORY)
+            else:
+                fd = os.open(directory, _READ_DIRECTORY)
         except OSError as exc:
-            if directory == root:
+            if depth == 0:
                 raise
             outcome.errors.append((directory, os_error_text(exc)))
             continue
-        for name in names:
-            path = _join(directory, name)
+        try:
+            if _key(os.fstat(fd)) != key:
+                outcome.errors.append((directory, REPLACED))
+                continue
             try:
-                own = os.lstat(path)
+                names = _names(fd)
             except OSError as exc:
-                outcome.errors.append((path, os_error_text(exc)))
+                if depth == 0:
+                    raise
+                outcome.errors.append((directory, os_error_text(exc)))
                 continue
-            mode = own.st_mode
-            target: os.stat_result | None = None
-            if stat.S_ISLNK(mode):
+            for name in names:
+                path = _join(directory, name)
                 try:
-                    target = os.stat(path)
-                except OSError:
-                    continue  # dangling: skipped, not counted
-            if examined >= limits.max_entries:
-                outcome.truncated = True
-                return outcome
-            examined += 1
-            if target is not None:
-                if not (limits.follow_directory_symlinks and stat.S_ISDIR(target.st_mode)):
+                    own = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError as exc:
+                    outcome.errors.append((path, os_error_text(exc)))
                     continue
-                kind = DIRECTORY
-            elif stat.S_ISDIR(mode):
-                kind = DIRECTORY
-            elif stat.S_ISREG(mode):
-                kind = FILE
-            else:
-                continue
-            outcome.entries.append((path, kind))
-            if kind != DIRECTORY or depth + 1 > limits.max_depth:
-                continue
-            if limits.prune_hidden_directories and name.startswith(b"."):
-                continue
-            key_info = target if target is not None else own
-            key = (key_info.st_dev, key_info.st_ino)
-            if key in visited:
-                continue
-            visited.add(key)
-            queue.append((path, depth + 1))
+                mode = own.st_mode
+                target_info: os.stat_result | None = None
+                if stat.S_ISLNK(mode):
+                    try:
+                        target_info = os.stat(name, dir_fd=fd)
+                    except OSError:
+                        continue  # dangling: skipped, not counted
+                if examined >= limits.max_entries:
+                    outcome.truncated = True
+                    return outcome
+                examined += 1
+                if target_info is not None:
+                    if not (
+                        limits.follow_directory_symlinks and stat.S_ISDIR(target_info.st_mode)
+                    ):
+                        continue
+                    kind = DIRECTORY
+                elif stat.S_ISDIR(mode):
+                    kind = DIRECTORY
+                elif stat.S_ISREG(mode):
+                    kind = FILE
+                else:
+                    continue
+                outcome.entries.append((path, kind))
+                if kind != DIRECTORY or depth + 1 > limits.max_depth:
+                    continue
+                if limits.prune_hidden_directories and name.startswith("."):
+                    continue
+                child_key = _key(target_info if target_info is not None else own)
+                if child_key in visited:
+                    continue
+                visited.add(child_key)
+                queue.append((path, depth + 1, child_key))
+        finally:
+            os.close(fd)
     return outcome

@@ -113,6 +113,8 @@ def test_the_top_level_help_is_written_for_users() -> None:
     assert "Rule" not in done.stdout and "main(argv)" not in done.stdout  # no internal note
     for text in ("serve", "exec", "--version", "trio-exec serve --listen ws://127.0.0.1:8765"):
         assert text in done.stdout
+    bare = subprocess.run([sys.executable, "-m", "trio_exec"], capture_output=True, text=True, timeout=20)
+    assert (bare.returncode, bare.stdout, bare.stderr) == (2, "", done.stdout)  # the help, not an error
 
 
 def test_a_port_in_use_names_the_address_and_exits_1() -> None:

@@ -20,13 +20,18 @@ import trio
 from daemon_harness import alive
 from support.wsclient import connect, session
 
+import trio_exec
+from trio_exec.__main__ import build_parser
+
 SERVE = [sys.executable, "-m", "trio_exec", "serve"]
 
 
 @contextmanager
-def daemon(*flags: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def daemon(
+    *flags: str, env: dict[str, str] | None = None, listen: str = "ws://127.0.0.1:0"
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     proc = subprocess.Popen(
-        [*SERVE, "--listen", "ws://127.0.0.1:0", *flags],
+        [*SERVE, "--listen", listen, *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -35,7 +40,7 @@ def daemon(*flags: str, env: dict[str, str] | None = None) -> Iterator[tuple[sub
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
-        assert url.startswith("ws://127.0.0.1:"), proc.stderr.read() if proc.stderr else url
+        assert url.startswith(listen.rsplit(":", 1)[0] + ":"), proc.stderr.read() if proc.stderr else url
         yield proc, url
     finally:
         if proc.poll() is None:
@@ -53,27 +58,95 @@ def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ws://localhost:1", "Error: invalid websocket --listen URL `ws://localhost:1`; expected `ws://IP:PORT`"),
-        ("http://127.0.0.1:1", "Error: unsupported --listen URL `http://127.0.0.1:1`; expected `ws://IP:PORT`"),
-        ("ws://127.0.0.1", "Error: invalid websocket --listen URL `ws://127.0.0.1`; expected `ws://IP:PORT`"),
-        ("ws://127.0.0.1:70000", "Error: invalid websocket --listen URL `ws://127.0.0.1:70000`; expected `ws://IP:PORT`"),
+        ("http://127.0.0.1:1", "Error: unsupported --listen URL `http://127.0.0.1:1`; expected `ws://HOST:PORT`"),
+        ("ws://127.0.0.1", "Error: invalid websocket --listen URL `ws://127.0.0.1`; expected `ws://HOST:PORT`"),
+        ("ws://127.0.0.1:70000", "Error: invalid websocket --listen URL `ws://127.0.0.1:70000`; expected `ws://HOST:PORT`"),
+        ("ws://127.0.0.1:+80", "Error: invalid websocket --listen URL `ws://127.0.0.1:+80`; expected `ws://HOST:PORT`"),
+        ("ws://[localhost]:1", "Error: invalid websocket --listen URL `ws://[localhost]:1`; expected `ws://HOST:PORT`"),
+        ("ws://a b:1", "Error: invalid websocket --listen URL `ws://a b:1`; expected `ws://HOST:PORT`"),
     ],
 )
-def test_a_bad_listen_url_is_one_line_on_stderr_and_exit_1(url: str, message: str) -> None:
+def test_a_bad_listen_url_is_one_line_on_stderr_and_exit_2(url: str, message: str) -> None:
     done = run_serve("--listen", url)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [message]
 
 
-def test_a_port_in_use_is_one_line_on_stderr_and_exit_1() -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--log-level", "foo", "unknown level `foo`; expected one of DEBUG, INFO, WARNING, ERROR"),
+        ("--session-ttl", "-1", "must be a finite, non-negative number: -1"),
+        ("--retention", "soon", "not a number of seconds: soon"),
+        ("--ping-interval", "nan", "must be a finite, non-negative number: nan"),
+        ("--ping-timeout", "0", "must be positive: 0"),
+        ("--max-message-size", "inf", "not a size: inf"),
+        ("--max-message-size", "0", "must be positive: 0"),
+        ("--shutdown-grace", "", "not a number of seconds: "),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_and_exit_2(flag: str, value: str, message: str) -> None:
+    done = run_serve(flag, value)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [f"Error: argument {flag}: {message}"]
+
+
+def test_a_log_level_is_accepted_in_any_case() -> None:
+    """The parser upper-cases it (`info` was a traceback from logging before)."""
+    args = build_parser().parse_args(["serve", "--log-level", "info"])
+    assert args.log_level == "INFO"
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "trio_exec", flag],
+                          capture_output=True, text=True, timeout=20)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"trio-exec {trio_exec.__version__}\n", "")
+
+
+def test_the_top_level_help_is_written_for_users() -> None:
+    done = subprocess.run([sys.executable, "-m", "trio_exec", "--help"],
+                          capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0
+    assert "Rule" not in done.stdout and "main(argv)" not in done.stdout  # no internal note
+    for text in ("serve", "exec", "--version", "trio-exec serve --listen ws://127.0.0.1:8765"):
+        assert text in done.stdout
+    bare = subprocess.run([sys.executable, "-m", "trio_exec"], capture_output=True, text=True, timeout=20)
+    assert (bare.returncode, bare.stdout, bare.stderr) == (2, "", done.stdout)  # the help, not an error
+
+
+def test_a_port_in_use_names_the_address_and_exits_1() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         done = run_serve("--listen", f"ws://127.0.0.1:{port}")
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == ["Error: Address in use (os error 98)"]
+    assert done.stderr.strip().splitlines() == [
+        f"Error: cannot listen on ws://127.0.0.1:{port}: Address in use (os error 98)"
+    ]
+
+
+def test_a_host_name_that_does_not_resolve_is_one_line_and_exit_1() -> None:
+    """`.invalid` never resolves (RFC 2606)."""
+    done = run_serve("--listen", "ws://no-such-host.invalid:8765")
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(
+        "Error: cannot resolve the host of --listen `ws://no-such-host.invalid:8765`: "
+    ), line
+
+
+async def test_a_host_name_is_resolved_and_printed_as_given() -> None:
+    """`ws://localhost:0` binds what localhost resolves to and prints `ws://localhost:PORT`,
+    a URL that works."""
+    with daemon(listen="ws://localhost:0") as (_, url):
+        assert url.startswith("ws://localhost:") and int(url.rsplit(":", 1)[1]) > 0
+        async with session(url) as client:
+            output, _ = await client.run("hi", ["echo", "by name"])
+        assert output == b"by name\n"
 
 
 def test_ipv6_literal_prints_the_bound_url() -> None:
@@ -192,13 +265,25 @@ async def test_auth_token_is_required_on_the_upgrade(tmp_path: Path) -> None:
             assert (await ready.receive_some(4096)).startswith(b"HTTP/1.1 200 ")
 
 
-def test_an_empty_or_missing_token_file_is_refused(tmp_path: Path) -> None:
-    empty = tmp_path / "empty"
-    empty.write_text("\n")
-    assert run_serve("--auth-token-file", str(empty)).stderr.strip() == "Error: --auth-token-file is empty"
-    missing = run_serve("--auth-token-file", str(tmp_path / "nope"))
-    assert missing.returncode == 1
-    assert "cannot read --auth-token-file" in missing.stderr
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\n", "Error: --auth-token-file is empty"),
+        (b"two words\n", "Error: --auth-token-file must hold one token of printable ASCII, no spaces"),
+        (b"line1\nline2\n", "Error: --auth-token-file must hold one token of printable ASCII, no spaces"),
+        (b"\xff\xfe", "Error: cannot read --auth-token-file: not UTF-8 text"),
+        (None, "Error: cannot read --auth-token-file: No such file or directory"),
+    ],
+)
+def test_an_unusable_token_file_is_one_line_and_exit_2(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    """A token no client could send (spaces, several lines) is refused, not served."""
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_bytes(content)
+    done = run_serve("--auth-token-file", str(token_file))
+    assert (done.returncode, done.stderr.splitlines()) == (2, [message])
 
 
 async def test_systemd_notify_ready_and_children_never_see_its_variables(tmp_path: Path) -> None:

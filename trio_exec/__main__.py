@@ -1,26 +1,71 @@
-"""The `trio-exec` command line: `serve` runs the daemon; `exec` runs a command through one.
+"""The `trio-exec` command line: one subcommand per job, each added by its own `_add_*`
+function with the function that runs it (`args.run(args) -> int`).
 
-Rule: `main(argv) -> int` never raises for bad input: a one-line error on stderr and a non-zero
-exit code.
+Rules: `main(argv) -> int` never raises for bad input. A bad setting (a value the parser or
+`Config` refuses, an unusable token file) is one line on stderr naming the setting, and exit
+status 2; a daemon that cannot start listening (the address taken, a name that does not
+resolve) is one line naming the address, and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import trio
 
+from . import __version__
 from .config import Config, ConfigError, parse_listen_url
 from .proto.errors import os_error_text
 
+EXIT_BAD_SETTING = 2
+EXIT_CANNOT_SERVE = 1
 
-def _positive_or_zero(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+DESCRIPTION = """\
+A remote-execution daemon for coding agents: it runs commands and touches files on this
+machine for an agent (such as the codex CLI) running on another one, over the Codex
+exec-server protocol on WebSocket. Sessions survive dropped connections."""
+
+EPILOG = """\
+examples:
+  trio-exec serve --listen ws://127.0.0.1:8765
+  CODEX_EXEC_SERVER_URL=ws://127.0.0.1:8765 codex
+  trio-exec exec --url ws://127.0.0.1:8765 -- uname -a
+
+`trio-exec COMMAND --help` lists the options of a command."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (`Error: argument --x: ...`), status 2."""
+
+    def __init__(self, *args: Any, error_prefix: str = "Error: ", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_prefix = error_prefix
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_SETTING, f"{self.error_prefix}{message}\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite, non-negative number: {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value
 
 
@@ -31,50 +76,82 @@ def _size(text: str) -> int:
     number = lowered[:-1] if lowered[-1:] in units else lowered
     try:
         value = int(float(number) * factor)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"not a size: {text}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value
 
 
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"unknown level `{text}`; expected one of {', '.join(LOG_LEVELS)}"
+        )
+    return level
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trio-exec", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the exec-server daemon")
-    serve.add_argument("--listen", default="ws://127.0.0.1:0", help="ws://IP:PORT (port 0: any)")
-    serve.add_argument("--session-ttl", type=_positive_or_zero, default=30.0,
+    parser = _Parser(
+        prog="trio-exec", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_serve(commands)
+    _add_exec(commands)
+    return parser
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the exec-server daemon",
+                                description="Run the exec-server daemon; it prints its URL.")
+    serve.add_argument("--listen", default="ws://127.0.0.1:0",
+                       help="ws://HOST:PORT: an IP or a host name (every address it resolves "
+                       "to); port 0 picks a free one (default ws://127.0.0.1:0)")
+    serve.add_argument("--session-ttl", type=_seconds, default=30.0,
                        help="seconds a disconnected session waits for a resume (default 30)")
-    serve.add_argument("--retention", type=_positive_or_zero, default=30.0,
+    serve.add_argument("--retention", type=_seconds, default=30.0,
                        help="seconds a closed process stays readable (default 30)")
-    serve.add_argument("--ping-interval", type=_positive_or_zero, default=20.0,
+    serve.add_argument("--ping-interval", type=_seconds, default=20.0,
                        help="seconds between pings to the peer; 0 disables (default 20)")
-    serve.add_argument("--ping-timeout", type=_positive_or_zero, default=20.0,
+    serve.add_argument("--ping-timeout", type=_positive_seconds, default=20.0,
                        help="seconds to wait for a pong before dropping the peer (default 20)")
     serve.add_argument("--max-message-size", type=_size, default="64MiB",
                        help="largest inbound message (default 64MiB)")
     serve.add_argument("--auth-token-file", help="require `Authorization: Bearer <token>`")
-    serve.add_argument("--shutdown-grace", type=_positive_or_zero, default=10.0,
+    serve.add_argument("--shutdown-grace", type=_seconds, default=10.0,
                        help="seconds allowed for a graceful shutdown (default 10)")
-    serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
+    serve.add_argument("--log-level", type=_log_level, default="WARNING",
+                       help=f"one of {', '.join(LOG_LEVELS)} (default WARNING)")
+    serve.set_defaults(run=_serve)
+
+
+def _add_exec(commands: Any) -> None:
     from . import cli_exec
 
-    cli_exec.configure_parser(
-        commands.add_parser("exec", help="run a command through an exec-server")
-    )
-    return parser
+    parser = commands.add_parser("exec", help="run a command through an exec-server",
+                                 error_prefix="trio-exec exec: ")
+    cli_exec.configure_parser(parser)
+    parser.set_defaults(run=cli_exec.run)
+
+
+def _token(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read --auth-token-file: {reason}") from None
+    if not token:
+        raise ConfigError("--auth-token-file is empty")
+    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        raise ConfigError("--auth-token-file must hold one token of printable ASCII, no spaces")
+    return token
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    token = None
-    if args.auth_token_file:
-        try:
-            with open(args.auth_token_file, encoding="utf-8") as handle:
-                token = handle.read().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --auth-token-file: {exc.strerror}") from None
-        if not token:
-            raise ConfigError("--auth-token-file is empty")
     return Config(
         listen=parse_listen_url(args.listen),
         session_ttl=args.session_ttl,
@@ -82,37 +159,44 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ping_interval=args.ping_interval or None,
         ping_timeout=args.ping_timeout,
         max_message_size=args.max_message_size,
-        auth_token=token,
+        auth_token=_token(args.auth_token_file) if args.auth_token_file else None,
         shutdown_grace=args.shutdown_grace,
     )
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .server import run_daemon
+
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTING
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        trio.run(run_daemon, config)
+    except OSError as exc:  # ListenError's text names the address
+        print(f"Error: {os_error_text(exc)}", file=sys.stderr)
+        return EXIT_CANNOT_SERVE
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        from .server import run_daemon
-
-        logging.basicConfig(
-            level=args.log_level.upper(), stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        try:
-            config = config_from_args(args)
-            trio.run(run_daemon, config)
-        except ConfigError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"Error: {os_error_text(exc)}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
-        return 0
-    if args.command == "exec":
-        from .cli_exec import run
-
-        return run(args)
-    return 2
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_SETTING
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a bad setting already reported
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_SETTING
+    result: int = args.run(args)
+    return result
 
 
 if __name__ == "__main__":

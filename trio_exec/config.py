@@ -7,6 +7,7 @@ else in the daemon reads the environment or argv for settings.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import attrs
 
@@ -19,8 +20,14 @@ class ConfigError(ValueError):
 
 @attrs.frozen(kw_only=True)
 class ListenAddress:
+    """Where to listen: an IP literal, or a host name resolved when the daemon binds."""
+
     host: str
     port: int
+
+    @property
+    def is_name(self) -> bool:
+        return not _is_ip(self.host)
 
     @property
     def url(self) -> str:
@@ -28,24 +35,33 @@ class ListenAddress:
         return f"ws://{host}:{self.port}"
 
 
+#: A DNS name (letters, digits, dots, hyphens; underscores as some resolvers allow).
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_listen_url(url: str) -> ListenAddress:
-    """`ws://IP:PORT` (IPv6 literals in brackets); host names are refused like the reference."""
+    """`ws://HOST:PORT`: an IP (IPv6 in brackets) or a host name such as `localhost`, which the
+    daemon resolves when it binds (every address it resolves to)."""
     if not url.startswith("ws://"):
-        raise ConfigError(f"unsupported --listen URL `{url}`; expected `ws://IP:PORT`")
+        raise ConfigError(f"unsupported --listen URL `{url}`; expected `ws://HOST:PORT`")
     rest = url[len("ws://") :].rstrip("/")
     host, sep, port_text = rest.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
-    try:
-        if not sep:
-            raise ValueError(rest)
-        ipaddress.ip_address(host)
-        port = int(port_text)
-        if not 0 <= port <= 65535:
-            raise ValueError(port_text)
-    except ValueError:
-        raise ConfigError(f"invalid websocket --listen URL `{url}`; expected `ws://IP:PORT`") from None
-    return ListenAddress(host=host, port=port)
+    valid_host = _is_ip(host) or (not bracketed and _HOST_NAME.fullmatch(host) is not None)
+    valid_port = port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535
+    if not (sep and valid_host and valid_port):
+        raise ConfigError(f"invalid websocket --listen URL `{url}`; expected `ws://HOST:PORT`")
+    return ListenAddress(host=host, port=int(port_text))
 
 
 @attrs.frozen(kw_only=True)

@@ -7,12 +7,32 @@ no hook for its masker, so `install()` replaces the class it instantiates,
 `wsproto.frame_protocol.XorMaskerSimple`, with one of the same interface (a key that rotates
 across calls so a frame may arrive in pieces). It is idempotent and process-wide: the
 daemon's reader and the client library's writer both use it.
+
+Rule: the C extension is optional. Where `websockets.speedups` cannot be imported (a
+pure-Python install of websockets), `C_MASKING` is False and `install()` leaves wsproto's own
+masker in place: slower on big messages, the same bytes.
 """
 
 from __future__ import annotations
 
-from websockets.speedups import apply_mask
+from collections.abc import Callable
+
 from wsproto import frame_protocol
+
+ApplyMask = Callable[[bytes | bytearray, bytes], bytes]
+
+
+def _c_apply_mask() -> ApplyMask | None:
+    try:
+        from websockets.speedups import apply_mask
+    except ImportError:
+        return None
+    return apply_mask
+
+
+_apply_mask = _c_apply_mask()
+#: Whether the C masker is available (and so what `install()` puts in place).
+C_MASKING = _apply_mask is not None
 
 #: wsproto's own masker, kept for comparison (captured before `install()` can replace it).
 WSPROTO_MASKER = frame_protocol.XorMaskerSimple
@@ -20,7 +40,7 @@ WSPROTO_MASKER = frame_protocol.XorMaskerSimple
 
 class FastXorMasker:
     """Invariant: `_key` is the mask for the next byte of the frame, rotated past what was
-    already processed."""
+    already processed. Only usable when `C_MASKING`."""
 
     def __init__(self, masking_key: bytes | bytearray) -> None:
         self._key = bytes(masking_key)
@@ -28,11 +48,13 @@ class FastXorMasker:
     def process(self, data: bytes | bytearray) -> bytearray:
         if not data:
             return bytearray(data)
-        unmasked = bytearray(apply_mask(data, self._key))
+        assert _apply_mask is not None, "the C masker is not installed"
+        unmasked = bytearray(_apply_mask(data, self._key))
         rotation = len(data) % 4
         self._key = self._key[rotation:] + self._key[:rotation]
         return unmasked
 
 
 def install() -> None:
-    frame_protocol.XorMaskerSimple = FastXorMasker  # type: ignore[misc,assignment]
+    if C_MASKING:
+        frame_protocol.XorMaskerSimple = FastXorMasker  # type: ignore[misc,assignment]

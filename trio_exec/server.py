@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 
 import attrs
 import trio
@@ -27,6 +26,7 @@ from . import hostenv, systemd
 from .config import Config, ListenAddress
 from .connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
 from .fs.local import LocalFilesystem
+from .listen import bound_address, open_listening
 from .session.registry import SessionRegistry
 from .transport import FrontDoorConfig, accept_websocket, send_missing_close
 
@@ -76,7 +76,7 @@ class Daemon:
     ) -> None:
         """Serve `listeners` (none at all for a daemon fed by `handle_stream`) until `stop()`.
         Cancellation: like `stop()` without the grace: every process is killed and reaped."""
-        self.address = _bound_address(listeners[0]) if listeners else None
+        self.address = bound_address(listeners[0]) if listeners else None
         # the host's identity (a user lookup) once, off the loop, before the first initialize;
         # a lookup that fails or hangs is no reason not to serve (initialize retries it)
         with contextlib.suppress(Exception), trio.move_on_after(IDENTITY_LOOKUP_TIMEOUT):
@@ -156,28 +156,9 @@ class Daemon:
                 process.send_signal(signal.SIGKILL)
 
 
-def _bound_address(listener: trio.SocketListener) -> ListenAddress:
-    host, port, *_ = listener.socket.getsockname()
-    return ListenAddress(host=host, port=port)
-
-
 async def open_listeners(config: Config) -> list[trio.SocketListener]:
-    """systemd's activation sockets when present, else a fresh one on `config.listen`."""
-    activated = systemd.take_activation_sockets()
-    if activated:
-        return [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in activated]
-    family = socket.AF_INET6 if ":" in config.listen.host else socket.AF_INET
-    sock = trio.socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        await sock.bind((config.listen.host, config.listen.port))
-        sock.listen(socket.SOMAXCONN)
-    except BaseException:
-        sock.close()
-        raise
-    return [trio.SocketListener(sock)]
+    """systemd's activation sockets when present, else one per address of `config.listen`."""
+    return (await open_listening(config)).listeners
 
 
 async def serve(
@@ -191,8 +172,9 @@ async def serve(
 
 
 async def run_daemon(config: Config) -> None:
-    """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications."""
-    listeners = await open_listeners(config)
+    """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications.
+    Raises `ListenError` when it cannot listen."""
+    listening = await open_listening(config)
     notify_socket = systemd.scrub_environment()
     daemon = Daemon(config)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -201,7 +183,7 @@ async def run_daemon(config: Config) -> None:
             async def run_then_stop_watching(
                 *, task_status: trio.TaskStatus[ListenAddress | None] = trio.TASK_STATUS_IGNORED
             ) -> None:
-                await daemon.run(listeners, task_status=task_status)
+                await daemon.run(listening.listeners, task_status=task_status)
                 nursery.cancel_scope.cancel()
 
             async def watch_signals() -> None:
@@ -216,7 +198,7 @@ async def run_daemon(config: Config) -> None:
                         os._exit(1)
 
             nursery.start_soon(watch_signals)
-            address = await nursery.start(run_then_stop_watching)
-            assert address is not None
+            await nursery.start(run_then_stop_watching)
+            address = listening.address  # a --listen host name stays a name
             print(address.url, flush=True)
             systemd.notify(notify_socket, f"READY=1\nSTATUS=listening on {address.url}")

@@ -2,9 +2,10 @@
 
 Rule: the daemon reads the request head itself, so one port serves both plain HTTP and
 WebSocket: `GET /readyz` answers 200, a request that fails auth answers 401, any other
-non-upgrade request answers 426; an upgrade is handed to trio-websocket with the bytes already
-read replayed in front of the stream. Nothing a client sends here can raise out of
-`accept_websocket`: a bad head is answered 400 (or the socket closed) and `None` returned.
+non-upgrade request answers 426 (`HEAD` as `GET`, without the body); an upgrade is handed to
+trio-websocket with the bytes already read replayed in front of the stream. Nothing a client
+sends here can raise out of `accept_websocket`: a bad head is answered 400 (or the socket
+closed) and `None` returned.
 """
 
 from __future__ import annotations
@@ -56,11 +57,13 @@ class FrontDoorConfig:
     auth_token: str | None = None
 
 
-def _response(status: int, reason: str, body: bytes, extra: str = "") -> bytes:
+def _response(
+    status: int, reason: str, body: bytes, extra: str = "", *, without_body: bool = False
+) -> bytes:
     return (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
-    ).encode() + body
+    ).encode() + (b"" if without_body else body)
 
 
 async def read_head(stream: trio.abc.Stream) -> tuple[RequestHead, bytes] | None:
@@ -107,8 +110,9 @@ async def accept_websocket(
         head, raw = result
         path = head.target.split("?", 1)[0]
         if not head.is_upgrade:
-            if head.method == "GET" and path == "/readyz":
-                await _send_quietly(stream, _response(200, "OK", b"ready\n"))
+            bodiless = head.method == "HEAD"
+            if head.method in ("GET", "HEAD") and path == "/readyz":
+                await _send_quietly(stream, _response(200, "OK", b"ready\n", without_body=bodiless))
             else:
                 await _send_quietly(
                     stream,
@@ -117,6 +121,7 @@ async def accept_websocket(
                         "Upgrade Required",
                         b"this is a trio-exec WebSocket endpoint; GET /readyz for health\n",
                         "upgrade: websocket\r\n",
+                        without_body=bodiless,
                     ),
                 )
             return None

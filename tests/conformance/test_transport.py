@@ -56,6 +56,19 @@ async def test_plain_http_readyz(server: ServerHandle) -> None:
         assert answer.startswith(b"HTTP/1.1 200 "), answer
 
 
+async def test_plain_http_head_is_answered_like_get_without_a_body(server: ServerHandle) -> None:
+    """Reference: no bytes. trio-exec: ``HEAD`` gets ``GET``'s status and headers, no body."""
+    for path in (b"/readyz", b"/nothing-here"):
+        request = b" %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path
+        answer = await http_exchange(server, b"HEAD" + request)
+        if server.is_reference:
+            assert answer == b""
+            continue
+        head, _, body = (await http_exchange(server, b"GET" + request)).partition(b"\r\n\r\n")
+        assert body, "GET has a body"
+        assert answer == head + b"\r\n\r\n", answer
+
+
 async def test_plain_http_to_another_path(server: ServerHandle) -> None:
     """Reference: no bytes. trio-exec: a proper HTTP error status."""
     answer = await http_exchange(

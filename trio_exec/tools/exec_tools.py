@@ -44,10 +44,11 @@ MIN_YIELD_MS, MAX_YIELD_MS = 250, 30_000
 MIN_POLL_MS, MAX_POLL_MS = 5_000, 300_000
 DEFAULT_MAX_OUTPUT_TOKENS = 10_000
 MAX_BUFFERED = 1024 * 1024
-#: What codex sets for every unified-exec command: no colours, no pager, a UTF-8 locale.
+#: What the codex 0.169/0.171 clients set for every unified-exec command: a dumb terminal,
+#: no pager, a UTF-8 locale (tests/e2e/test_codex_tool_parity.py compares them).
 EXEC_ENV = {
-    "NO_COLOR": "1", "TERM": "dumb", "LANG": "C.UTF-8", "LC_CTYPE": "C.UTF-8",
-    "LC_ALL": "C.UTF-8", "COLORTERM": "", "PAGER": "cat", "GIT_PAGER": "cat", "GH_PAGER": "cat",
+    "TERM": "dumb", "LANG": "C.UTF-8", "LC_CTYPE": "C.UTF-8", "LC_ALL": "C.UTF-8",
+    "COLORTERM": "", "PAGER": "cat", "GIT_PAGER": "cat", "GH_PAGER": "cat",
 }
 STDIN_CLOSED = ("stdin is closed for this session; rerun exec_command with tty=true to keep "
                 "stdin open")

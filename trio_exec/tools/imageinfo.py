@@ -88,19 +88,22 @@ def _jpeg(data: bytes) -> ImageInfo:
 
 
 def _webp(data: bytes) -> ImageInfo:
-    _need(data, 30, "WebP")
+    _need(data, 16, "WebP")
     chunk = data[12:16]
     if chunk == b"VP8 ":
+        _need(data, 30, "WebP")
         if data[23:26] != b"\x9d\x01\x2a":
             raise NotAnImage("WebP VP8 frame without its start code")
         width, height = struct.unpack("<HH", data[26:30])
         return ImageInfo("image/webp", width & 0x3FFF, height & 0x3FFF)
     if chunk == b"VP8L":
+        _need(data, 25, "WebP")
         if data[20] != 0x2F:
             raise NotAnImage("WebP VP8L without its signature byte")
         (bits,) = struct.unpack("<I", data[21:25])
         return ImageInfo("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
     if chunk == b"VP8X":
+        _need(data, 30, "WebP")
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
         return ImageInfo("image/webp", width, height)

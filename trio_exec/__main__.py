@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli_exec.configure_parser(
         commands.add_parser("exec", help="run a command through an exec-server")
     )
+    from . import cli_tools
+
+    cli_tools.configure_parser(
+        commands.add_parser("tools", help="list or call the agent tools of the environment")
+    )
     return parser
 
 
@@ -112,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .cli_exec import run
 
         return run(args)
+    if args.command == "tools":
+        from .cli_tools import run as run_tools
+
+        return run_tools(args)
     return 2
 
 

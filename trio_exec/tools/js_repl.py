@@ -9,7 +9,8 @@ Rules:
   and the kernel know; requests are JSON lines; a reply is a stdout line starting with
   "\\x1e<token>:" whose JSON carries the request's id. The code's own printing is captured by the
   kernel into the reply, and any other stdout or stderr bytes are kept as printed output: no
-  output, however protocol-like, can pass for a reply.
+  output, however protocol-like, can pass for a reply. Raw stderr bytes travel on their own
+  pipe and may arrive after the reply: they are kept and shown with the next call's output.
 - Calls run one at a time. A call returns the printed output and then the value (omitted when
   it is undefined), or fails with the printed output and the error's stack. Its time limit is
   `timeout_ms` (default 30000), or codex's first-line pragma `// codex-js-repl: timeout_ms=N`;

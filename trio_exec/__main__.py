@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_serve(commands)
     _add_exec(commands)
+    _add_tools(commands)
     return parser
 
 
@@ -135,6 +136,15 @@ def _add_exec(commands: Any) -> None:
                                  error_prefix="trio-exec exec: ")
     cli_exec.configure_parser(parser)
     parser.set_defaults(run=cli_exec.run)
+
+
+def _add_tools(commands: Any) -> None:
+    from . import cli_tools
+
+    parser = commands.add_parser("tools", help="list or call the agent tools of the environment",
+                                 error_prefix="trio-exec tools: ")
+    cli_tools.configure_parser(parser)
+    parser.set_defaults(run=cli_tools.run)
 
 
 def _token(path: str) -> str:

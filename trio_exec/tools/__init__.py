@@ -1,6 +1,26 @@
 """Agent tools built on an `Environment`, offered according to its capabilities."""
 
 from .registry import ToolSet, open_toolset
-from .spec import ToolError, ToolRejected, ToolResult, ToolSpec
+from .spec import (
+    EXEC,
+    FILESYSTEM,
+    Image,
+    ToolArgumentError,
+    ToolError,
+    ToolRejected,
+    ToolResult,
+    ToolSpec,
+)
 
-__all__ = ["ToolError", "ToolRejected", "ToolResult", "ToolSet", "ToolSpec", "open_toolset"]
+__all__ = [
+    "EXEC",
+    "FILESYSTEM",
+    "Image",
+    "ToolArgumentError",
+    "ToolError",
+    "ToolRejected",
+    "ToolResult",
+    "ToolSet",
+    "ToolSpec",
+    "open_toolset",
+]

@@ -1,13 +1,22 @@
-"""`read_file`, `write_file`, `list_dir`, `edit_file`: the file tools.
+"""`read_file` and `list_dir`: reading the environment's files, in codex's shapes.
 
-Rule: a relative path is relative to the tool set's working directory, joined as a POSIX path
-(it may name a directory on a remote machine: nothing is resolved locally). `edit_file`
-replaces exactly one occurrence of `old_string`; zero or several matches are refused.
+Rules:
+- A relative path is relative to the tool set's working directory, joined as a POSIX path (it
+  may name a directory on a remote machine: nothing is resolved locally).
+- `read_file {file_path, offset=1, limit=2000}` returns the lines as `L<n>: <text>`; an offset
+  past the end is refused ("offset exceeds file length").
+- `list_dir {dir_path, offset=1, limit=25, depth=2}` returns `Absolute path: <dir>` and then
+  the entries breadth-first to `depth` levels, sorted by their relative path, indented two
+  spaces per level, directories marked `/` and entries that are neither file nor directory
+  (dangling links, sockets) `?`; `offset`/`limit` pick a 1-indexed window of that list and a
+  cut list ends with `More than <n> entries found`.
+- There is no write tool here: `apply_patch` is the one way to change files.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +26,15 @@ from ..environment.base import Environment
 from .spec import FILESYSTEM, ToolError, require
 
 DEFAULT_LINE_LIMIT = 2000
+DEFAULT_ENTRY_LIMIT = 25
+DEFAULT_DEPTH = 2
+
+
+def _positive(args: Mapping[str, Any], name: str, default: int, what: str) -> int:
+    value: int = args.get(name, default)
+    if value < 1:
+        raise ToolError(what)
+    return value
 
 
 @attrs.define(eq=False)
@@ -24,45 +42,50 @@ class FileTools:
     env: Environment
     cwd: str
 
-    def _path(self, args: Mapping[str, Any]) -> str:
-        return posixpath.normpath(posixpath.join(self.cwd, args["path"]))
+    def path(self, given: str) -> str:
+        return posixpath.normpath(posixpath.join(self.cwd, given))
 
     async def read_file(self, args: Mapping[str, Any]) -> str:
         require(self.env, FILESYSTEM)
-        text = (await self.env.filesystem.read_file(self._path(args))).decode("utf-8", "replace")
-        offset = args.get("offset", 1)
-        limit = args.get("limit", DEFAULT_LINE_LIMIT)
-        if offset < 1 or limit < 1:
-            raise ToolError("read_file: offset and limit must be at least 1")
-        lines = text.splitlines()[offset - 1 : offset - 1 + limit]
-        return "\n".join(f"L{offset + i}: {line}" for i, line in enumerate(lines))
-
-    async def write_file(self, args: Mapping[str, Any]) -> str:
-        require(self.env, FILESYSTEM)
-        path = self._path(args)
-        data = args["content"].encode()
-        await self.env.filesystem.write_file(path, data)
-        return f"wrote {len(data)} bytes to {path}"
+        offset = _positive(args, "offset", 1, "offset must be a 1-indexed line number")
+        limit = _positive(args, "limit", DEFAULT_LINE_LIMIT, "limit must be greater than zero")
+        data = await self.env.filesystem.read_file(self.path(args["file_path"]))
+        lines = data.decode("utf-8", "replace").splitlines()
+        if offset > max(len(lines), 1):
+            raise ToolError("offset exceeds file length")
+        window = lines[offset - 1 : offset - 1 + limit]
+        return "\n".join(f"L{offset + i}: {line}" for i, line in enumerate(window))
 
     async def list_dir(self, args: Mapping[str, Any]) -> str:
         require(self.env, FILESYSTEM)
-        entries = await self.env.filesystem.read_directory(self._path(args))
-        names = sorted(e.file_name + ("/" if e.is_directory else "") for e in entries)
-        return "\n".join(names)
+        offset = _positive(args, "offset", 1, "offset must be a 1-indexed entry number")
+        limit = _positive(args, "limit", DEFAULT_ENTRY_LIMIT, "limit must be greater than zero")
+        depth = _positive(args, "depth", DEFAULT_DEPTH, "depth must be greater than zero")
+        root = self.path(args["dir_path"])
+        entries = await self._walk(root, depth)
+        lines = [f"Absolute path: {root}"]
+        if entries:
+            if offset > len(entries):
+                raise ToolError("offset exceeds directory entry count")
+            window = entries[offset - 1 : offset - 1 + limit]
+            lines += [line for _, line in window]
+            if offset - 1 + len(window) < len(entries):
+                lines.append(f"More than {len(window)} entries found")
+        return "\n".join(lines)
 
-    async def edit_file(self, args: Mapping[str, Any]) -> str:
-        require(self.env, FILESYSTEM)
-        path = self._path(args)
-        old, new = args["old_string"], args["new_string"]
-        if not old:
-            raise ToolError("edit_file: old_string must not be empty")
-        try:
-            text = (await self.env.filesystem.read_file(path)).decode("utf-8")
-        except UnicodeDecodeError:
-            raise ToolError(f"edit_file: {path} is not UTF-8 text; it cannot be edited") from None
-        count = text.count(old)
-        if count != 1:
-            where = "not found" if count == 0 else f"found {count} times"
-            raise ToolError(f"edit_file: old_string {where} in {path}; it must match exactly once")
-        await self.env.filesystem.write_file(path, text.replace(old, new, 1).encode())
-        return f"edited {path}"
+    async def _walk(self, root: str, depth: int) -> list[tuple[str, str]]:
+        """(relative path, display line) of every entry down to `depth`, sorted by path."""
+        found: list[tuple[str, str]] = []
+        queue: deque[tuple[str, str, int]] = deque([(root, "", depth)])
+        while queue:
+            directory, prefix, remaining = queue.popleft()
+            level = prefix.count("/") + 1 if prefix else 0
+            for entry in await self.env.filesystem.read_directory(directory):
+                relative = f"{prefix}/{entry.file_name}" if prefix else entry.file_name
+                mark = "/" if entry.is_directory else "" if entry.is_file else "?"
+                found.append((relative, "  " * level + entry.file_name + mark))
+                if entry.is_directory and remaining > 1:
+                    queue.append((posixpath.join(directory, entry.file_name), relative,
+                                  remaining - 1))
+        found.sort(key=lambda item: item[0])
+        return found

@@ -1,11 +1,16 @@
 """`ToolSet`: the tools an environment supports, and the one way to call them.
 
-Rule: built once per environment; `specs()` lists only the tools whose capability is on;
-`call()` rejects any other name with `ToolRejected` before anything runs, checks the
-arguments against the schema, and returns the handler's text or its failure as a
-`ToolResult`.
+Rules:
+- Built once per environment; `registered()` is every tool, `specs()` only those whose
+  capability is on. The capabilities (the seeds' gating): `exec_command`, `write_stdin`,
+  `js_repl` and `js_repl_reset` need exec; `apply_patch`, `list_dir`, `view_image` and
+  `read_file` need the filesystem; a disabled environment has neither, so offers nothing.
+- `check()` rejects a name that is not offered with `ToolRejected` and arguments that do not
+  fit the schema with `ToolArgumentError`; `call()` checks first, so nothing runs for a
+  rejected call, and returns the handler's reply, or its failure, as a `ToolResult`.
 
-Cancellation: leaving `open_toolset` terminates the commands still running.
+Cancellation: leaving `open_toolset` terminates the commands still running and the js_repl
+kernel.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ import trio
 from ..client.errors import ClientError
 from ..environment.base import Environment, EnvironmentUnavailable
 from ..proto.errors import RpcError
-from .exec_tools import ExecTools
+from .exec_tools import DEFAULT_SHELL, ExecTools
 from .fs_tools import FileTools
+from .image_tools import ImageTools
+from .js_repl import JsRepl
 from .patch_tool import APPLY_PATCH_DESCRIPTION, PatchTool
 from .spec import (
     EXEC,
     FILESYSTEM,
+    Reply,
     ToolError,
     ToolRejected,
     ToolResult,
@@ -36,12 +44,20 @@ from .spec import (
     schema,
 )
 
+_TOKENS = ("number", "Output token budget. Defaults to 10000 tokens; the middle of longer "
+           "output is cut.")
+
 
 @attrs.define(eq=False)
 class ToolSet:
     env: Environment
     _all: dict[str, ToolSpec]
     exec_tools: ExecTools
+    js: JsRepl
+
+    def registered(self) -> list[ToolSpec]:
+        """Every tool, offered or not."""
+        return list(self._all.values())
 
     def specs(self) -> list[ToolSpec]:
         """The tools offered in this environment."""
@@ -50,7 +66,8 @@ class ToolSet:
     def names(self) -> list[str]:
         return [s.name for s in self.specs()]
 
-    async def call(self, name: str, args: Mapping[str, Any]) -> ToolResult:
+    def check(self, name: str, args: Mapping[str, Any]) -> ToolSpec:
+        """The tool, if it is offered and `args` fit its schema; raises otherwise."""
         spec = self._all.get(name)
         if spec is None:
             raise ToolRejected(f"unknown tool `{name}`")
@@ -59,68 +76,118 @@ class ToolSet:
                 f"tool `{name}` is not offered: {spec.capability} is disabled in the "
                 f"{self.env.kind} environment"
             )
+        check_args(spec, args)
+        return spec
+
+    async def call(self, name: str, args: Mapping[str, Any]) -> ToolResult:
+        """Raises `ToolRejected` for a tool that is not offered; every other failure is a
+        `ToolResult` with ok=False."""
         try:
-            check_args(spec, args)
-            return ToolResult(ok=True, text=await spec.handler(args))
+            spec = self.check(name, args)
+            reply = await spec.handler(args)
         except (ToolError, RpcError, ClientError, EnvironmentUnavailable) as exc:
             return ToolResult(ok=False, text=str(exc))
+        if isinstance(reply, Reply):
+            return ToolResult(ok=True, text=reply.text, image=reply.image)
+        return ToolResult(ok=True, text=reply)
 
 
-def _build(env: Environment, exec_tools: ExecTools, files: FileTools) -> dict[str, ToolSpec]:
+def _build(exec_tools: ExecTools, files: FileTools, images: ImageTools,
+           js: JsRepl) -> dict[str, ToolSpec]:
     specs = [
         ToolSpec(
             name="exec_command",
-            description="Run a shell command; returns its output, or a session id if it is "
-            "still running after yield_time_ms.",
-            parameters=schema({"cmd": "string"}, {"workdir": "string", "tty": "boolean",
-                                                  "yield_time_ms": "integer",
-                                                  "max_output_bytes": "integer"}),
+            description="Runs a command in a PTY, returning output or a session ID for ongoing "
+            "interaction.",
+            parameters=schema({"cmd": ("string", "Shell command to execute.")}, {
+                "workdir": ("string", "Working directory for the command. Defaults to the "
+                            "turn cwd."),
+                "shell": ("string", "Shell binary to launch. Defaults to /bin/sh."),
+                "tty": ("boolean", "True allocates a PTY for the command; false or omitted "
+                        "uses plain pipes."),
+                "yield_time_ms": ("number", "Wait before yielding output. Defaults to 10000 "
+                                  "ms; effective range is 250-30000 ms."),
+                "max_output_tokens": _TOKENS,
+            }),
             capability=EXEC,
             handler=exec_tools.exec_command,
         ),
         ToolSpec(
             name="write_stdin",
-            description="Write characters to a running session and return its new output.",
-            parameters=schema({"session_id": "integer"}, {"chars": "string",
-                                                          "yield_time_ms": "integer",
-                                                          "max_output_bytes": "integer"}),
+            description="Writes characters to an existing unified exec session and returns "
+            "recent output.",
+            parameters=schema({"session_id": ("number", "Identifier of the running unified "
+                                              "exec session.")}, {
+                "chars": ("string", "Bytes to write to stdin. Defaults to empty, which polls "
+                          "without writing."),
+                "yield_time_ms": ("number", "Wait before yielding output. Non-empty writes "
+                                  "default to 250 ms and cap at 30000 ms; empty polls wait "
+                                  "5000-300000 ms."),
+                "max_output_tokens": _TOKENS,
+            }),
             capability=EXEC,
             handler=exec_tools.write_stdin,
         ),
         ToolSpec(
-            name="read_file",
-            description="Read a text file, as numbered lines.",
-            parameters=schema({"path": "string"}, {"offset": "integer", "limit": "integer"}),
-            capability=FILESYSTEM,
-            handler=files.read_file,
+            name="js_repl",
+            description="Runs JavaScript in a persistent Node kernel with top-level await. "
+            "Bindings persist between calls; returns what the code printed and the value of "
+            "its last expression, or the error with its stack.",
+            parameters=schema({"code": ("string", "JavaScript source text. A first line "
+                                        "`// codex-js-repl: timeout_ms=N` sets the time "
+                                        "limit.")}, {
+                "timeout_ms": ("number", "Time limit in milliseconds (default 30000); when it "
+                               "passes the kernel is reset."),
+            }),
+            capability=EXEC,
+            handler=js.js_repl,
         ),
         ToolSpec(
-            name="write_file",
-            description="Create or replace a file with the given content.",
-            parameters=schema({"path": "string", "content": "string"}),
-            capability=FILESYSTEM,
-            handler=files.write_file,
+            name="js_repl_reset",
+            description="Restarts the js_repl kernel and clears persisted top-level bindings.",
+            parameters=schema({}),
+            capability=EXEC,
+            handler=js.js_repl_reset,
         ),
         ToolSpec(
             name="list_dir",
-            description="List a directory (directories end with /).",
-            parameters=schema({"path": "string"}),
+            description="Lists entries in a local directory with 1-indexed entry numbers and "
+            "simple type labels.",
+            parameters=schema({"dir_path": ("string", "Path to the directory to list.")}, {
+                "offset": ("number", "The entry number to start listing from. Must be 1 or "
+                           "greater."),
+                "limit": ("number", "The maximum number of entries to return."),
+                "depth": ("number", "The maximum directory depth to traverse. Must be 1 or "
+                          "greater."),
+            }),
             capability=FILESYSTEM,
             handler=files.list_dir,
         ),
         ToolSpec(
-            name="edit_file",
-            description="Replace the one occurrence of old_string in a file with new_string.",
-            parameters=schema({"path": "string", "old_string": "string", "new_string": "string"}),
+            name="read_file",
+            description="Reads a local file with 1-indexed line numbers.",
+            parameters=schema({"file_path": ("string", "Path to the file.")}, {
+                "offset": ("number", "The line number to start reading from. Must be 1 or "
+                           "greater."),
+                "limit": ("number", "The maximum number of lines to return."),
+            }),
             capability=FILESYSTEM,
-            handler=files.edit_file,
+            handler=files.read_file,
+        ),
+        ToolSpec(
+            name="view_image",
+            description="View a local image file from the filesystem when visual inspection "
+            "is needed. Use this for images already available on disk.",
+            parameters=schema({"path": ("string", "Local filesystem path to an image file.")}),
+            capability=FILESYSTEM,
+            handler=images.view_image,
         ),
         ToolSpec(
             name="apply_patch",
             description=APPLY_PATCH_DESCRIPTION,
-            parameters=schema({"input": "string"}),
+            parameters=schema({"input": ("string", "The entire contents of the apply_patch command.")}),
             capability=FILESYSTEM,
-            handler=PatchTool(env, files.cwd).apply_patch,
+            handler=PatchTool(files.env, files.cwd).apply_patch,
         ),
     ]
     return {s.name: s for s in specs}
@@ -128,17 +195,25 @@ def _build(env: Environment, exec_tools: ExecTools, files: FileTools) -> dict[st
 
 @asynccontextmanager
 async def open_toolset(
-    env: Environment, *, cwd: str, env_vars: Mapping[str, str] | None = None
+    env: Environment,
+    *,
+    cwd: str,
+    env_vars: Mapping[str, str] | None = None,
+    shell: str = DEFAULT_SHELL,
 ) -> AsyncIterator[ToolSet]:
     """The tools for `env`; commands get `env_vars` (default: this process's environment,
-    as codex passes its own) and run in `cwd` (a path in the environment)."""
+    as codex passes its own), run in `cwd` (a path in the environment) under `shell`."""
+    variables = dict(os.environ if env_vars is None else env_vars)
     async with trio.open_nursery() as nursery:
-        exec_tools = ExecTools(env, cwd, dict(os.environ if env_vars is None else env_vars), nursery)
+        exec_tools = ExecTools(env, cwd, variables, nursery, shell)
         files = FileTools(env, cwd)
-        tools = ToolSet(env, _build(env, exec_tools, files), exec_tools)
+        js = JsRepl(env, cwd, variables)
+        tools = ToolSet(env, _build(exec_tools, files, ImageTools(env, files), js),
+                        exec_tools, js)
         try:
             yield tools
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await exec_tools.terminate_all()
+                await js.close()
             nursery.cancel_scope.cancel()

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_exec.process.outputlog import OutputLog
+from trio_exec.process.outputlog import NextSeqRule, OutputLog
+
+UNLESS_LIMITED = NextSeqRule.UNALLOCATED_UNLESS_LIMITED
 
 
 def log_with(*sizes: int, limit: int = 1 << 20) -> OutputLog:
@@ -25,7 +27,7 @@ def test_seq_is_shared_by_output_exit_and_close() -> None:
     assert log.next_seq == 5
 
 
-def test_next_seq_rule_of_the_reference() -> None:
+def test_next_seq_rule_of_the_0120_reference() -> None:
     log = OutputLog()
     log.append_output("stdout", b"out")
     log.append_output("stderr", b"err")
@@ -38,6 +40,20 @@ def test_next_seq_rule_of_the_reference() -> None:
         view = log.read(after)
         assert view.chunks == []
         assert view.next_seq == 5
+
+
+def test_next_seq_rule_of_the_0169_references() -> None:
+    """out 1-3, exited 4, closed 5 (probe p11): without max_bytes the next unallocated seq,
+    with it the seq after the last returned chunk."""
+    log = log_with(10, 10, 10)
+    log.record_exit()
+    assert log.read(0, None, UNLESS_LIMITED).next_seq == 5
+    log.record_close()
+    for after in (0, 1, 2, 3, 100):
+        assert log.read(after, None, UNLESS_LIMITED).next_seq == 6
+    for max_bytes, next_seq in [(0, 2), (20, 3), (30, 4), (1000, 4)]:
+        assert log.read(0, max_bytes, UNLESS_LIMITED).next_seq == next_seq
+    assert log.read(3, 10, UNLESS_LIMITED).next_seq == 6
 
 
 @pytest.mark.parametrize(
@@ -75,15 +91,23 @@ def test_events_are_recorded_once() -> None:
         log.append_output("stdout", b"late")
 
 
-@given(st.lists(st.integers(min_value=1, max_value=300), max_size=60), st.integers(0, 70))
-def test_reads_are_ascending_and_never_exceed_the_cap(sizes: list[int], after: int) -> None:
+@given(st.lists(st.integers(min_value=1, max_value=300), max_size=60), st.integers(0, 70),
+       st.one_of(st.none(), st.integers(0, 3000)), st.sampled_from(NextSeqRule),
+       st.integers(0, 2))
+def test_reads_are_ascending_and_never_exceed_the_cap(
+    sizes: list[int], after: int, max_bytes: int | None, rule: NextSeqRule, ended: int
+) -> None:
     log = log_with(*sizes, limit=2000)
+    if ended:
+        log.record_exit()
+    if ended == 2:
+        log.record_close()
     assert log.retained_bytes <= max(2000, max(sizes, default=0))
-    view = log.read(after)
+    view = log.read(after, max_bytes, rule)
     seqs = [c.seq for c in view.chunks]
     assert seqs == sorted(seqs)
     assert all(seq > after for seq in seqs)
-    if seqs:
+    if seqs and (max_bytes is not None or rule is NextSeqRule.AFTER_LAST_CHUNK):
         assert view.next_seq == seqs[-1] + 1
     else:
         assert view.next_seq == log.next_seq

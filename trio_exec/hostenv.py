@@ -8,10 +8,15 @@ Rules (docs/protocol-dialects.md §3.2, §6):
   temporary directory), paths as `file://` URIs.
 - `capabilities` steer the 0.169 client: only what trio-exec really serves is `true`
   (`fsWatchMissing`, `environmentConfigRead`, `fileWriteStreaming`, `sandboxedFileStreaming`);
-  every other flag the reference sends is `false`.
+  every other flag the references send is `false` (trio-exec runs no network proxy, so the
+  `networkProxy*` flags, 0.171's `networkProxyTransparentTcp` among them, are `false`). The
+  flags are those of 0.171, in its order; 0.169 sends the same without
+  `networkProxyTransparentTcp`, and its client ignores the extra flag.
 - `providerId` identifies this executor: `sha256:` of `trio-exec`, the host name and the uid.
 - `environmentConfig/read`: trio-exec has no codex configuration of its own, so both layer
-  lists are empty; `codexHomeDir` is `$CODEX_HOME`, else `~/.codex` (codex's default).
+  lists are empty; `codexHomeDir` is `$CODEX_HOME`, else `~/.codex` (codex's default). Its
+  params are checked as the references check them (probe p12): at least one path in
+  `configPaths` and `requirementsPaths` together, and no path without a key segment.
 - `environment/status` is `{"status": "ready"}` once the daemon answers at all.
 """
 
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import __version__
 from .proto import methods
 from .proto.env_messages import EnvironmentConfigReadParams, IgnoredParams
+from .proto.errors import InvalidParams
 from .proto.uri import to_uri
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
 CAPABILITY_FLAGS = (
     "networkProxyLaunch",
     "networkProxyReviewDomains",
+    "networkProxyTransparentTcp",  # 0.171
     "credentialMasking",
     "credentialMaskingCustomProviders",
     "capabilityDiscoverySandbox",
@@ -134,7 +141,12 @@ def environment_config() -> dict[str, Any]:
 
 
 async def config_read(ctx: CallContext, params: EnvironmentConfigReadParams) -> dict[str, Any]:
-    del ctx, params
+    del ctx
+    paths = [*params.config_paths, *params.requirements_paths]
+    if not paths:
+        raise InvalidParams("at least one config or requirements path is required")
+    if not all(paths):
+        raise InvalidParams("TOML paths must contain at least one key segment")
     return environment_config()
 
 

@@ -50,7 +50,7 @@ def make_tree(root: Path) -> Path:
     return tree
 
 
-async def walk(client: WireClient, path: Path | str, opts: dict[str, Any]) -> Any:
+async def walk(client: WireClient, path: Path | str, opts: dict[str, Any] | list[Any]) -> Any:
     target = uri(path) if isinstance(path, Path) else path
     return await call(client, "fs/walk", {"path": target, "options": opts, "sandbox": None})
 
@@ -112,6 +112,20 @@ async def test_walk_prune_hidden(server169: ServerHandle, tmp_path: Path) -> Non
     async with session(server169.url) as client:
         reply = await walk(client, tree, options(prune=True))
         assert listing(reply, tree) == [e for e in FULL if e != ".hid/x/"]
+
+
+async def test_walk_prune_hidden_is_optional(server169: ServerHandle, tmp_path: Path) -> None:
+    """Absent means false, in the map and in the array form (which may then end after
+    ``followDirectorySymlinks``); null is still refused (probe p12)."""
+    tree = make_tree(tmp_path)
+    opts = options()
+    del opts["pruneHiddenDirectories"]
+    async with session(server169.url) as client:
+        assert listing(await walk(client, tree, opts), tree) == FULL
+        assert listing(await walk(client, tree, list(opts.values())), tree) == FULL
+        reply = await walk(client, tree, {**opts, "pruneHiddenDirectories": None})
+        assert reply["error"] == {
+            "code": -32602, "message": "invalid type: null, expected a boolean"}
 
 
 @pytest.mark.parametrize(("entries", "count"), [

@@ -118,3 +118,88 @@ async def test_network_restricted(server169: ServerHandle, work: Path) -> None:
         assert out.startswith("/bin/bash: socket: Operation not permitted\n"), out  # both
         with pytest.raises(BlockingIOError):
             listener.accept()
+
+
+def without(context: dict[str, Any], *path: str) -> dict[str, Any]:
+    """A deep copy of ``context`` without the member at ``path``."""
+    out: dict[str, Any] = {k: (without(v) if isinstance(v, dict) else v)
+                           for k, v in context.items()}
+    if path:
+        head, *rest = path
+        if rest:
+            out[head] = without(out[head], *rest)
+        else:
+            del out[head]
+    return out
+
+
+def disabled(**extra: Any) -> dict[str, Any]:
+    return {"permissions": {"type": "disabled"}, **extra}
+
+
+#: (how the context is built, the -32602 text or None for accepted): probe p12, the same on
+#: 0.169 and 0.171.
+MEMBER_CASES: list[tuple[str, Any, str | None]] = [
+    ("complete", lambda w: sandbox(w, write=True), None),
+    ("no file_system", lambda w: without(sandbox(w, write=True), "permissions", "file_system"),
+     "missing field `file_system`"),
+    ("no network", lambda w: without(sandbox(w, write=True), "permissions", "network"),
+     "missing field `network`"),
+    ("no file_system nor network", lambda w: without(without(
+        sandbox(w, write=True), "permissions", "network"), "permissions", "file_system"),
+     "missing field `file_system`"),
+    ("no windowsSandboxLevel", lambda w: without(sandbox(w, write=True), "windowsSandboxLevel"),
+     "missing field `windowsSandboxLevel`"),
+    ("no windowsSandboxLevel nor file_system", lambda w: without(without(
+        sandbox(w, write=True), "windowsSandboxLevel"), "permissions", "file_system"),
+     "missing field `file_system`"),
+    ("no entries", lambda w: without(sandbox(w, write=True), "permissions", "file_system",
+                                     "entries"), "missing field `entries`"),
+    ("optional members left out", lambda w: without(without(without(
+        sandbox(w, write=True), "windowsSandboxProxySettingsMode"), "useLegacyLandlock"),
+        "workspaceRoots"), None),
+    ("unrestricted without entries", lambda w: {**sandbox(w, write=True), "permissions": {
+        "type": "managed", "file_system": {"type": "unrestricted"}, "network": "restricted"}},
+     None),
+    ("network bogus", lambda w: {**sandbox(w, write=True), "permissions": {
+        **sandbox(w, write=True)["permissions"], "network": "bogus"}},
+     "unknown variant `bogus`, expected `restricted` or `enabled`"),
+    ("file_system type bogus", lambda w: {**sandbox(w, write=True), "permissions": {
+        **sandbox(w, write=True)["permissions"], "file_system": {"type": "bogus"}}},
+     "unknown variant `bogus`, expected `restricted` or `unrestricted`"),
+    ("windowsSandboxLevel bogus", lambda w: {**sandbox(w, write=True),
+                                             "windowsSandboxLevel": "bogus"},
+     "unknown variant `bogus`, expected one of `disabled`, `restricted-token`, `elevated`, "
+     "`mxc`"),
+    ("windowsSandboxLevel null", lambda w: {**sandbox(w, write=True),
+                                            "windowsSandboxLevel": None},
+     "invalid type: null, expected string or map"),
+    ("disabled", lambda w: disabled(windowsSandboxLevel="disabled"), None),
+    ("disabled without windowsSandboxLevel", lambda w: disabled(),
+     "missing field `windowsSandboxLevel`"),
+    ("external without network", lambda w: {"permissions": {"type": "external"},
+                                            "windowsSandboxLevel": "disabled"},
+     "missing field `network`"),
+    ("external", lambda w: {"permissions": {"type": "external", "network": "restricted"},
+                            "windowsSandboxLevel": "disabled"}, None),
+]
+
+
+@pytest.mark.parametrize(("case", "build", "message"), MEMBER_CASES,
+                         ids=[case for case, _, _ in MEMBER_CASES])
+async def test_required_members_of_a_sandbox_context(
+    server169: ServerHandle, work: Path, case: str, build: Any, message: str | None
+) -> None:
+    """The same context on ``fs/getMetadata`` and on ``process/start``: refused with serde's
+    text, or accepted."""
+    context = build(work)
+    async with session(server169.url) as client:
+        meta = await call(client, "fs/getMetadata", {"path": uri(work), "sandbox": context})
+        start = await start169(client, "m", ["/bin/true"], uri(work), sandbox=context)
+        if message is None:
+            assert meta["result"]["isDirectory"] is True, (case, meta)
+            assert "result" in start, (case, start)
+            await client.wait_process_closed("m")
+        else:
+            error = {"code": -32602, "message": message}
+            assert (meta["error"], start["error"]) == (error, error), case

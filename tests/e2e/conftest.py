@@ -1,8 +1,8 @@
-"""Fixtures of the end-to-end tests: the real codex CLIs (0.120.0 and 0.169.0, installed by
-``scripts/install-reference``) against one trio-exec daemon.
+"""Fixtures of the end-to-end tests: the real codex CLIs (0.120.0, 0.169.0 and 0.171.0,
+installed by ``scripts/install-reference``) against one trio-exec daemon.
 
 * ``daemon``: one trio-exec process, started without flags, shared by every test of a module,
-  so the 0.120 and the 0.169 client are served by the same process on the same port.
+  so the clients of both dialects are served by the same process on the same port.
 * ``codex_clients`` (autouse): fails loudly when a codex binary is missing, or skips when
   ``TRIO_EXEC_SKIP_REFERENCE=1`` (as the reference servers do).
 """

@@ -1,26 +1,28 @@
 """A user's real codex client works through trio-exec.
 
-``codex exec`` 0.120.0 and 0.169.0 (the npm builds), with ``CODEX_EXEC_SERVER_URL`` pointing at
-one trio-exec daemon (through the logging proxy of ``support/codex_harness.py``) and a scripted
-fake model, run a shell command and edit files (one client at a time and both at once), drive a
-PTY command through ``write_stdin``, and (0.169) survive a dropped connection mid-command. Each test checks the effect three ways: what
-codex reported to the model, what is on disk, and the exec-server frames that carried it
-(``process/start`` for the command, ``fs/writeFile`` for the edit; the command prints its
-``$PPID``, which must be the daemon's pid).
+``codex exec`` 0.120.0, 0.169.0 and 0.171.0 (the npm builds; 0.171 speaks the 0.169 dialect),
+with ``CODEX_EXEC_SERVER_URL`` pointing at one trio-exec daemon (through the logging proxy of
+``support/codex_harness.py``) and a scripted fake model, run a shell command and edit files (one
+client at a time and all at once), drive a PTY command through ``write_stdin``, and (0.169,
+0.171) survive a dropped connection mid-command, also when the command ends while no client is
+attached. Each test checks the effect three ways: what codex reported to the model, what is on
+disk, and the exec-server frames that carried it (``process/start`` for the command,
+``fs/writeFile`` for the edit; the command prints its ``$PPID``, which must be the daemon's pid).
 
-Sandbox mode: both clients run with ``-s danger-full-access``, except the two 0.169 tests of
-its sandboxed modes: codex's default mode for ``codex exec`` is ``read-only``, and in it (and
-in ``workspace-write``) the 0.169 client sends a filesystem-restricting ``sandbox`` context on
-``process/start``, which trio-exec enforces (Landlock, seccomp, read-only binds;
-``process/confine.py``), answering ``sandboxType: "linuxSeccomp"`` as the reference does. The 0.120 client
-sends no sandbox member; in a sandboxed mode it wraps the command in its *own* binary path
-(``<client codex> --sandbox-policy … -- bash -lc …``), which only works when client and daemon
-share a filesystem, so it also runs with full access here.
+Sandbox mode: every client runs with ``-s danger-full-access``, except the 0.169-dialect tests
+of its sandboxed modes: codex's default mode for ``codex exec`` is ``read-only``, and in it (and
+in ``workspace-write``) the 0.169 and 0.171 clients send a filesystem-restricting ``sandbox``
+context on ``process/start``, which trio-exec enforces (Landlock, seccomp, read-only binds;
+``process/confine.py``), answering ``sandboxType: "linuxSeccomp"`` as the reference does. The
+0.120 client sends no sandbox member; in a sandboxed mode it wraps the command in its *own*
+binary path (``<client codex> --sandbox-policy … -- bash -lc …``), which only works when client
+and daemon share a filesystem, so it also runs with full access here.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +40,7 @@ from support.codex_harness import (
     shell,
     write_stdin,
 )
+from support.gates import Gates
 from support.outside import outside_directory
 from support.servers import ServerHandle
 
@@ -46,6 +49,8 @@ pytestmark = pytest.mark.reference
 #: Bound of one ``codex exec`` run (a run takes 1-3 s here).
 RUN_LIMIT = 40.0
 FULL_ACCESS = ("-s", "danger-full-access")
+#: The clients of the 0.169 dialect (0.171 speaks it too), which reconnect and resume.
+NEW_CLIENTS = ["0.169", "0.171"]
 
 PATCH = """\
 *** Begin Patch
@@ -136,10 +141,11 @@ async def test_codex_0120_runs_command_and_edits_file(daemon: ServerHandle,
     assert result.connections() == [1]
 
 
-async def test_codex_0169_runs_command_and_edits_file(daemon: ServerHandle,
-                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", NEW_CLIENTS)
+async def test_codex_0169_dialect_runs_command_and_edits_file(daemon: ServerHandle,
+                                                              tmp_path: Path, version: str) -> None:
     work = workspace(tmp_path)
-    result = await run(daemon, "0.169", [shell(COMMAND), apply_patch(PATCH), Say("done")], work)
+    result = await run(daemon, version, [shell(COMMAND), apply_patch(PATCH), Say("done")], work)
     check_command_and_edit(result, daemon, work)
     start_request = result.requests("process/start")[0]
     start = start_request["params"]
@@ -152,7 +158,7 @@ async def test_codex_0169_runs_command_and_edits_file(daemon: ServerHandle,
 
 async def test_both_clients_at_once_on_one_daemon(daemon: ServerHandle, tmp_path: Path) -> None:
     works: dict[str, Path] = {}
-    for version in ("0.120", "0.169"):
+    for version in ("0.120", *NEW_CLIENTS):
         (tmp_path / version).mkdir()
         works[version] = workspace(tmp_path / version)
     results: dict[str, CodexRun] = {}
@@ -168,7 +174,7 @@ async def test_both_clients_at_once_on_one_daemon(daemon: ServerHandle, tmp_path
         check_command_and_edit(result, daemon, works[version])
 
 
-@pytest.mark.parametrize("version", ["0.120", "0.169"])
+@pytest.mark.parametrize("version", ["0.120", *NEW_CLIENTS])
 async def test_codex_tty_stdin_and_terminate_at_turn_end(daemon: ServerHandle, tmp_path: Path,
                                                          version: str) -> None:
     """A PTY command fed through ``write_stdin`` (``process/write``), then a command still
@@ -205,8 +211,9 @@ def _cut_at_line_3(frame: Frame) -> bool:
     return frame.direction == "s>c" and "line-3\n" in frame.output_text()
 
 
-async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
-                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", NEW_CLIENTS)
+async def test_codex_resumes_after_a_cut_mid_command(daemon: ServerHandle, tmp_path: Path,
+                                                     version: str) -> None:
     """The proxy loses the ``process/output`` frame of ``line-3`` and drops the connection
     while the command is still running, then keeps codex from reconnecting for a while.
     codex reconnects, resumes the session (``initialize{resumeSessionId}``) and catches up
@@ -214,7 +221,7 @@ async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
     the command is started once."""
     work = workspace(tmp_path)
     command = f"for i in $(seq 1 {LINES}); do echo line-$i; sleep 0.25; done; echo done > end.txt"
-    result = await run(daemon, "0.169",
+    result = await run(daemon, version,
                        [shell(command, yield_time_ms=20000), Say("done")], work,
                        cut_when=_cut_at_line_3, cut_drops_frame=True,
                        reconnect_delay=RECONNECT_DELAY)
@@ -231,15 +238,7 @@ async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
     seen = [n["params"]["seq"] for n in result.notifications("process/output", conn=1)][:-1]
 
     # connection 2 resumes the session of connection 1 and catches up with process/read
-    init1 = result.requests("initialize", conn=1)[0]
-    session_id = result.response_to(init1, conn=1)["result"]["sessionId"]
-    init2 = result.requests("initialize", conn=2)
-    assert [i["params"]["resumeSessionId"] for i in init2] == [session_id], why
-    assert result.response_to(init2[0], conn=2)["result"]["sessionId"] == session_id, why
-    reads = result.requests("process/read", conn=2)
-    assert reads and reads[0]["params"]["processId"] == process_id, why
-    assert reads[0]["params"]["afterSeq"] == seen[-1], why
-    caught_up = result.response_to(reads[0], conn=2)["result"]
+    caught_up = check_resume(result, why, process_id, seen[-1])
     text = "".join(base64.b64decode(c["chunk"]).decode() for c in caught_up["chunks"])
     assert text.startswith("line-3\nline-4\n"), why    # the lost frame, and output meanwhile
 
@@ -249,6 +248,81 @@ async def test_codex_0169_resumes_after_a_cut_mid_command(daemon: ServerHandle,
     assert lines == [f"line-{i}" for i in range(1, LINES + 1)], why
     assert "Process exited with code 0" in out, why
     assert (work / "end.txt").read_text() == "done\n"
+
+
+def check_resume(result: CodexRun, why: str, process_id: str, last_seen: int
+                 ) -> dict[str, Any]:
+    """Connection 2 resumed connection 1's session and read ``process_id`` after
+    ``last_seen``; the read's result."""
+    init1 = result.requests("initialize", conn=1)[0]
+    session_id = result.response_to(init1, conn=1)["result"]["sessionId"]
+    init2 = result.requests("initialize", conn=2)
+    assert [i["params"]["resumeSessionId"] for i in init2] == [session_id], why
+    assert result.response_to(init2[0], conn=2)["result"]["sessionId"] == session_id, why
+    reads = result.requests("process/read", conn=2)
+    assert [r["params"] for r in reads][:1] == [{
+        "processId": process_id, "afterSeq": last_seen, "maxBytes": None, "waitMs": 0}], why
+    return dict(result.response_to(reads[0], conn=2)["result"])
+
+
+DETACHED_EXIT = 7
+
+
+@pytest.mark.parametrize("version", NEW_CLIENTS)
+async def test_codex_recovers_a_command_that_exited_while_detached(
+    daemon: ServerHandle, tmp_path: Path, version: str
+) -> None:
+    """The proxy drops the connection (losing the frame of ``line-3``) while the command
+    waits at a gate; only when codex tries to reconnect is the gate opened, and the proxy
+    holds that reconnect until the command has printed ``line-4`` … ``line-8``, exited 7 and
+    been reaped (a watcher that holds no output pipe says so through a FIFO). So the output, the exit and
+    the close all happen while no client is attached, and reach codex only through the
+    resumed session's ``process/read``, whose ``nextSeq - 1`` must be the close event's seq
+    (the 0.169 rule): the model gets every line once, in order, and the exit code."""
+    work = workspace(tmp_path)
+    gates = Gates(tmp_path)
+    reaped = tmp_path / "reaped"
+    os.mkfifo(reaped)
+    command = (
+        "echo line-1; echo line-2; echo line-3; " + gates.wait("go") + "; "
+        f"for i in $(seq 4 {LINES}); do echo line-$i; done; "
+        f"(while kill -0 $$ 2>/dev/null; do sleep 0.01; done; echo reaped > {reaped}) "
+        f">/dev/null 2>&1 & exit {DETACHED_EXIT}")
+
+    async def finish_while_detached() -> None:
+        gates.open("go")
+        # read-write, so that the open does not wait for the writer and no EOF comes first
+        async with trio.lowlevel.FdStream(os.open(reaped, os.O_RDWR)) as fifo:
+            with trio.fail_after(20):
+                assert await fifo.receive_some() == b"reaped\n"
+
+    result = await run(daemon, version,
+                       [shell(command, yield_time_ms=20000), Say("done")], work,
+                       cut_when=_cut_at_line_3, cut_drops_frame=True,
+                       before_reconnect=finish_while_detached)
+    why = report(result, daemon)
+    assert result.returncode == 0, why
+    assert result.connections() == [1, 2], why
+    (start,) = result.requests("process/start")
+    process_id = start["params"]["processId"]
+    before = [n["params"] for n in result.notifications("process/output", conn=1)][:-1]
+    seen_text = "".join(base64.b64decode(p["chunk"]).decode() for p in before)
+
+    # no exit or close ever reached codex as a notification: only through the catch-up read
+    assert not result.notifications("process/exited"), why
+    assert not result.notifications("process/closed"), why
+    caught_up = check_resume(result, why, process_id, before[-1]["seq"] if before else 0)
+    assert (caught_up["exited"], caught_up["exitCode"], caught_up["closed"]) == (
+        True, DETACHED_EXIT, True), why
+    chunk_seqs = [c["seq"] for c in caught_up["chunks"]]
+    assert caught_up["nextSeq"] == chunk_seqs[-1] + 3, why      # after the exit and the close
+    text = "".join(base64.b64decode(c["chunk"]).decode() for c in caught_up["chunks"])
+    assert seen_text + text == "".join(f"line-{i}\n" for i in range(1, LINES + 1)), why
+
+    (out,) = result.tool_output_texts()
+    lines = re.findall(r"^line-\d+$", out, re.MULTILINE)
+    assert lines == [f"line-{i}" for i in range(1, LINES + 1)], why
+    assert f"Process exited with code {DETACHED_EXIT}" in out, why
 
 
 @pytest.fixture
@@ -266,8 +340,10 @@ def sandboxed_start(result: CodexRun, why: str) -> dict[str, Any]:
     return dict(start)
 
 
-async def test_codex_0169_default_sandbox_mode_runs_confined(daemon: ServerHandle, tmp_path: Path,
-                                                             outside: Path) -> None:
+@pytest.mark.parametrize("version", NEW_CLIENTS)
+async def test_codex_0169_dialect_default_sandbox_mode_runs_confined(
+    daemon: ServerHandle, tmp_path: Path, outside: Path, version: str
+) -> None:
     """Without a sandbox flag ``codex exec`` 0.169 runs ``read-only`` and sends a sandbox
     context (``/`` readable, nothing writable) on ``process/start``. trio-exec runs the command
     confined, as the reference does: it reads anywhere, every write fails (inside the
@@ -275,7 +351,7 @@ async def test_codex_0169_default_sandbox_mode_runs_confined(daemon: ServerHandl
     work = workspace(tmp_path)
     command = (f"echo ppid=$PPID; cat {outside}/readable; echo in > created.txt;"
                f" echo out > {outside}/created.txt; exit 3")
-    result = await run(daemon, "0.169", [shell(command), Say("done")], work, extra_args=())
+    result = await run(daemon, version, [shell(command), Say("done")], work, extra_args=())
     why = report(result, daemon)
     assert result.returncode == 0, why
     start = sandboxed_start(result, why)
@@ -292,8 +368,10 @@ async def test_codex_0169_default_sandbox_mode_runs_confined(daemon: ServerHandl
     assert exited["params"]["exitCode"] == 3 and exited["params"]["sandboxDenied"] is True, why
 
 
-async def test_codex_0169_workspace_write_runs_confined(daemon: ServerHandle, tmp_path: Path,
-                                                        outside: Path) -> None:
+@pytest.mark.parametrize("version", NEW_CLIENTS)
+async def test_codex_0169_dialect_workspace_write_runs_confined(
+    daemon: ServerHandle, tmp_path: Path, outside: Path, version: str
+) -> None:
     """``-s workspace-write``: the workspace (and /tmp) are writable, the rest is not, and the
     workspace's ``.git`` stays read-only."""
     work = workspace(tmp_path)
@@ -301,7 +379,7 @@ async def test_codex_0169_workspace_write_runs_confined(daemon: ServerHandle, tm
     (work / ".git" / "config").write_text("[core]\n")
     command = (f"echo in > created.txt && cat created.txt; echo out > {outside}/created.txt;"
                " echo hook > .git/hook; echo end")
-    result = await run(daemon, "0.169", [shell(command), Say("done")], work,
+    result = await run(daemon, version, [shell(command), Say("done")], work,
                        extra_args=("-s", "workspace-write"))
     why = report(result, daemon)
     assert result.returncode == 0, why

@@ -66,7 +66,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -326,13 +326,16 @@ class LoggingProxy:
     ``cut_drops_frame`` (the frame is logged, then lost, as on a real network failure). The
     client then sees its connection end and may reconnect; each new client connection gets a
     fresh upstream connection, accepted only ``reconnect_delay`` seconds after the last cut
-    (output produced meanwhile must come back through the client's catch-up)."""
+    (output produced meanwhile must come back through the client's catch-up), and only once
+    ``before_reconnect()`` (if given) has returned: a test holds the client away until what
+    it needs has happened on the server (a command that ends while no client is attached)."""
 
     upstream: str
     cut_when: Callable[[Frame], bool] | None = None
     cuts: int = 1
     cut_drops_frame: bool = False
     reconnect_delay: float = 0.0
+    before_reconnect: Callable[[], Awaitable[None]] | None = None
     t0: float = field(default_factory=time.monotonic)
     frames: list[Frame] = field(default_factory=list)
     port: int = 0
@@ -349,6 +352,9 @@ class LoggingProxy:
         n = self._n
         if self._last_cut is not None:
             await trio.sleep_until(self._last_cut + self.reconnect_delay)
+            if self.before_reconnect is not None:
+                await self.before_reconnect()
+                self._log(n, "--", "before_reconnect returned")
         client = await request.accept()
         self._log(n, "--", f"accepted path={request.path!r}")
         try:
@@ -538,6 +544,7 @@ async def run_codex_exec(
     cuts: int = 1,
     cut_drops_frame: bool = False,
     reconnect_delay: float = 0.0,
+    before_reconnect: Callable[[], Awaitable[None]] | None = None,
     use_proxy: bool = True,
     time_limit: float = 120,
     keep_home: bool = False,
@@ -549,8 +556,8 @@ async def run_codex_exec(
     ``base_dir``); ``base_dir`` holds the temporary ``CODEX_HOME`` too (default: the system
     temp directory). ``sandbox_mode`` goes to the config (None: codex's default);
     ``extra_args`` go to ``codex exec`` before the prompt (e.g. ``["-s", "read-only"]``).
-    ``cut_when``, ``cuts``, ``cut_drops_frame`` and ``reconnect_delay`` configure the proxy's
-    connection cuts (:class:`LoggingProxy`).
+    ``cut_when``, ``cuts``, ``cut_drops_frame``, ``reconnect_delay`` and ``before_reconnect``
+    configure the proxy's connection cuts (:class:`LoggingProxy`).
     Raises :class:`CodexTimeout` after ``time_limit`` seconds."""
     bin_ = Path(codex_bin) if codex_bin else codex_binary(codex_version)
     if not bin_.exists():
@@ -562,7 +569,8 @@ async def run_codex_exec(
         prefix="codex-work-", dir=base)
     model = FakeModel(list(script))
     proxy = LoggingProxy(exec_server_url, cut_when=cut_when, cuts=cuts,
-                         cut_drops_frame=cut_drops_frame, reconnect_delay=reconnect_delay)
+                         cut_drops_frame=cut_drops_frame, reconnect_delay=reconnect_delay,
+                         before_reconnect=before_reconnect)
     out_path, err_path = os.path.join(home, "codex.stdout"), os.path.join(home, "codex.stderr")
     returncode: int | None = None
     started = time.monotonic()

@@ -12,8 +12,10 @@ Rules:
 - The entry is forgotten `retention` seconds after close.
 - The process keeps the dialect of its `process/start` (`proto/dialect.py`). A 0.169 process
   reports a signal death as exit code 128+n (pipe and tty alike), carries `sandboxDenied` in
-  `process/exited` and `process/read`, and de-duplicates `process/write` by `writeId` (a
-  repeated id is acknowledged, not written). A 0.120 process reports -1. Both add `signal`.
+  `process/exited` and `process/read`, answers `nextSeq` by the 0.169 rule (`outputlog.py`:
+  a read without `maxBytes` counts the exit and close events), and de-duplicates
+  `process/write` by `writeId` (a repeated id is acknowledged, not written). A 0.120 process
+  reports -1 and answers `nextSeq` by the 0.120 rule. Both add `signal`.
 - `sandboxDenied` (0.169) is true only for a confined child that ended with a non-zero code and
   looks denied by the sandbox, by codex's own rule (`is_likely_sandbox_denied`): its output
   (any stream) mentions one of `DENIAL_KEYWORDS`, case-insensitively; or, without such words,
@@ -39,7 +41,7 @@ from ..proto import b64, methods
 from ..proto.codec import encode_notification
 from ..proto.dialect import Dialect
 from ..proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
-from .outputlog import OutputLog
+from .outputlog import NextSeqRule, OutputLog
 from .spawn import Spawned, set_window_size
 
 log = logging.getLogger(__name__)
@@ -273,7 +275,9 @@ class ManagedProcess:
             changed = self._changed
             with trio.move_on_at(deadline):
                 await changed.wait()
-        view = self.log.read(after_seq, max_bytes)
+        rule = (NextSeqRule.UNALLOCATED_UNLESS_LIMITED if self.is_v0169
+                else NextSeqRule.AFTER_LAST_CHUNK)
+        view = self.log.read(after_seq, max_bytes, rule)
         gap = None
         if view.first_retained_seq is not None:
             gap = RetentionGap(after_seq=after_seq, first_retained_seq=view.first_retained_seq)

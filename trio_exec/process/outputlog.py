@@ -5,19 +5,33 @@ Rules:
   event; every event takes exactly one number, in the order it is recorded.
 - At most `limit` bytes of output are retained; older chunks are dropped whole from the front.
   The exit and close events are never dropped.
-- `read(after_seq, max_bytes)` follows the reference: retained chunks with seq > after_seq in
-  ascending order; never split; the first is always returned; more are added while the total
-  stays within `max_bytes`. `next_seq` is the last returned seq + 1, or, with no chunks, the
-  next unallocated seq. When chunks the caller asked for were dropped, the view says so.
+- `read(after_seq, max_bytes, rule)` follows the references: retained chunks with
+  seq > after_seq in ascending order; never split; the first is always returned; more are added
+  while the total stays within `max_bytes`. When chunks the caller asked for were dropped, the
+  view says so.
+- `next_seq` has one rule per dialect (`NextSeqRule`; docs/protocol-dialects.md §4.3, probe
+  p11). 0.120: the last returned seq + 1, or, with no chunks, the next unallocated seq.
+  0.169: without `max_bytes`, always the next unallocated seq (so a read that reaches the end
+  of a closed process counts its exit and close events); with `max_bytes`, the 0.120 rule.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 
 import attrs
 
 DEFAULT_RETAINED_BYTES = 1024 * 1024
+
+
+class NextSeqRule(enum.Enum):
+    """How `ReadView.next_seq` is chosen (see the module rules)."""
+
+    #: codex 0.120: after the last returned chunk; the next unallocated seq without chunks.
+    AFTER_LAST_CHUNK = "after-last-chunk"
+    #: codex 0.169/0.171: the next unallocated seq unless `max_bytes` limited the read.
+    UNALLOCATED_UNLESS_LIMITED = "unallocated-unless-limited"
 
 
 @attrs.frozen
@@ -101,7 +115,12 @@ class OutputLog:
     def has_event_after(self, after_seq: int) -> bool:
         return self.last_seq > after_seq
 
-    def read(self, after_seq: int = 0, max_bytes: int | None = None) -> ReadView:
+    def read(
+        self,
+        after_seq: int = 0,
+        max_bytes: int | None = None,
+        rule: NextSeqRule = NextSeqRule.AFTER_LAST_CHUNK,
+    ) -> ReadView:
         selected: list[Chunk] = []
         total = 0
         for chunk in self._chunks:
@@ -113,7 +132,9 @@ class OutputLog:
             total += len(chunk.data)
             if max_bytes is not None and total >= max_bytes:
                 break
-        next_seq = selected[-1].seq + 1 if selected else self._next_seq
+        next_seq = self._next_seq
+        if selected and (max_bytes is not None or rule is NextSeqRule.AFTER_LAST_CHUNK):
+            next_seq = selected[-1].seq + 1
         gap = None
         if self._dropped_through > after_seq and self._chunks:
             gap = self._chunks[0].seq

@@ -15,7 +15,8 @@ Rules:
   or a plain path; each one tells `dialect.note_path` which form it was, and a refused one gets
   the text of the request's dialect (see `proto/dialect.py`).
 - A message class may name its Rust counterpart with `__rust_name__` and its field count with
-  `__rust_len__` (only the error texts use them).
+  `__rust_len__` (only the error texts use them); `__rust_required_len__` is how many leading
+  elements its array form needs when serde has defaults for the trailing fields.
 
 Nothing here imports trio.
 """
@@ -208,11 +209,13 @@ def _attrs_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[object
     by_wire = {wire_name(f): f for f in fields}
     rust_name = getattr(cls, "__rust_name__", cls.__name__)
     rust_len = getattr(cls, "__rust_len__", len(fields))
+    # a struct in array form may end early only where serde has defaults for the rest
+    required_len = getattr(cls, "__rust_required_len__", rust_len)
     expected = f"struct {rust_name}"
 
     def structure(value: object, _: object) -> Any:
         if isinstance(value, list):
-            if len(value) < rust_len:
+            if len(value) < required_len:
                 noun = "element" if rust_len == 1 else "elements"
                 raise InvalidParams(
                     f"invalid length {len(value)}, expected {expected} with {rust_len} {noun}"

@@ -144,15 +144,17 @@ class FsPathResult:
 
 @attrs.frozen(kw_only=True)
 class FsWalkOptions:
-    """`fs/walk` limits and switches: every member required (no serde defaults)."""
+    """`fs/walk` limits and switches: every member required except `pruneHiddenDirectories`
+    (absent: false), as in the 0.169 and 0.171 references (probe p12)."""
 
     __rust_name__: ClassVar[str] = "WalkOptions"
     __rust_len__: ClassVar[int] = 5
+    __rust_required_len__: ClassVar[int] = 4
     max_depth: Usize
     max_directories: Usize
     max_entries: Usize
     follow_directory_symlinks: bool
-    prune_hidden_directories: bool
+    prune_hidden_directories: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -1,13 +1,19 @@
 """The 0.169 dialect's `sandbox` member: a `FileSystemSandboxContext`.
 
 Shape (docs/protocol-dialects.md §5.3): a camelCase envelope `{permissions, cwd?,
-workspaceRoots?, windowsSandboxLevel?, …}` around snake_case `permissions`
+workspaceRoots?, windowsSandboxLevel, …}` around snake_case `permissions`
 `{type: managed|disabled|external, file_system?: {type, entries?}, network?}`.
 
 Rules: decoded while the params are structured, so a bad context is -32602 with serde's text
 (``missing field `permissions` ``, ``unknown variant `bogus`, expected one of `managed`,
-`disabled`, `external` ``); `cwd` and `workspaceRoots` are path members (URIs, per member, like
-every other path). The rest of `permissions` is kept as sent; `fs/context_policy.py` reads it.
+`disabled`, `external` ``). The members the 0.169 and 0.171 references require are required
+here too, with their texts (probe p12): `permissions` and `windowsSandboxLevel` in the envelope
+(`disabled`, `restricted-token`, `elevated` or `mxc`); in a `managed` profile `file_system`
+(`restricted`, which needs `entries`, or `unrestricted`) and `network` (`restricted` or
+`enabled`); in an `external` one `network`. An error inside `permissions` is reported before a
+missing envelope member, as serde does (it checks missing fields last). `cwd` and
+`workspaceRoots` are optional path members (URIs, per member, like every other path). The
+rest of `permissions` is kept as sent; `fs/context_policy.py` reads it.
 Nothing here imports trio.
 """
 
@@ -22,6 +28,9 @@ from .errors import InvalidParams
 from .types import AbsPath
 
 PERMISSION_TYPES = ("managed", "disabled", "external")
+FILE_SYSTEM_TYPES = ("restricted", "unrestricted")
+NETWORK_POLICIES = ("restricted", "enabled")
+WINDOWS_SANDBOX_LEVELS = ("disabled", "restricted-token", "elevated", "mxc")
 
 
 @attrs.frozen(kw_only=True)
@@ -29,6 +38,7 @@ class SandboxContext:
     permissions: dict[str, Any]
     cwd: str | None = None
     workspace_roots: list[str] = attrs.field(factory=list)
+    windows_sandbox_level: str = "disabled"
 
     @property
     def kind(self) -> str:
@@ -47,27 +57,63 @@ def _list(value: object) -> list[object]:
     return value
 
 
+def _variant(value: object, variants: tuple[str, ...], *, tagged: bool = False) -> str:
+    """`value` if it names one of `variants`, else serde's error. A unit-variant enum takes a
+    string (a non-string is ``expected string or map``); an internal tag is shown as it is."""
+    if not isinstance(value, str):
+        if not tagged:
+            raise _invalid_type(value, "string or map")
+        value = str(value)
+    if value in variants:
+        return value
+    if len(variants) == 2:
+        expected = f"`{variants[0]}` or `{variants[1]}`"
+    else:
+        expected = "one of " + ", ".join(f"`{name}`" for name in variants)
+    raise InvalidParams(f"unknown variant `{value}`, expected {expected}")
+
+
+def _required(mapping: dict[str, Any], name: str) -> object:
+    if name not in mapping:
+        raise InvalidParams(f"missing field `{name}`")
+    return mapping[name]
+
+
+def _check_file_system(value: object) -> None:
+    if not isinstance(value, dict):
+        raise _invalid_type(value, "internally tagged enum FileSystemSandboxPolicy")
+    kind = _variant(_required(value, "type"), FILE_SYSTEM_TYPES, tagged=True)
+    if kind == "restricted":
+        _list(_required(value, "entries"))
+
+
+def _check_permissions(permissions: object) -> None:
+    if not isinstance(permissions, dict):
+        raise _invalid_type(permissions, "internally tagged enum PermissionProfile")
+    kind = _variant(_required(permissions, "type"), PERMISSION_TYPES, tagged=True)
+    if kind == "managed":
+        _check_file_system(_required(permissions, "file_system"))
+    if kind in ("managed", "external"):
+        _variant(_required(permissions, "network"), NETWORK_POLICIES)
+
+
 def decode(conv: cattrs.Converter, value: object) -> SandboxContext:
     if not isinstance(value, dict):
         raise _invalid_type(value, "struct FileSystemSandboxContext")
-    if "permissions" not in value:
-        raise InvalidParams("missing field `permissions`")
-    permissions = value["permissions"]
-    if not isinstance(permissions, dict):
-        raise _invalid_type(permissions, "internally tagged enum PermissionProfile")
-    kind = permissions.get("type")
-    if kind is None:
-        raise InvalidParams("missing field `type`")
-    if kind not in PERMISSION_TYPES:
-        expected = ", ".join(f"`{name}`" for name in PERMISSION_TYPES)
-        shown = kind if isinstance(kind, str) else str(kind)
-        raise InvalidParams(f"unknown variant `{shown}`, expected one of {expected}")
+    if "permissions" in value:
+        _check_permissions(value["permissions"])
+    if "windowsSandboxLevel" in value:
+        _variant(value["windowsSandboxLevel"], WINDOWS_SANDBOX_LEVELS)
+    permissions = _required(value, "permissions")
+    level = _required(value, "windowsSandboxLevel")
+    assert isinstance(permissions, dict) and isinstance(level, str)  # checked above
     cwd = value.get("cwd")
     roots = value.get("workspaceRoots")
     return SandboxContext(
         permissions=permissions,
         cwd=None if cwd is None else conv.structure(cwd, AbsPath),
         workspace_roots=[] if roots is None else [conv.structure(root, AbsPath) for root in _list(roots)],
+        windows_sandbox_level=level,
     )
 
 
@@ -76,6 +122,7 @@ def encode(context: SandboxContext) -> dict[str, Any]:
     if context.cwd is not None:
         out["cwd"] = context.cwd
     out["workspaceRoots"] = list(context.workspace_roots)
+    out["windowsSandboxLevel"] = context.windows_sandbox_level
     return out
 
 

@@ -190,7 +190,9 @@ class Supervisor:
                 last_attempt = "the reconnect attempt ran out of time"
             except RpcError as exc:
                 if exc.message == errors.unknown_session(self.session_id or "").message:
-                    expired = ProcessLost(f"session {self.session_id} expired while disconnected")
+                    expired = ProcessLost(
+                        f"session {self.session_id} expired while disconnected ({cause})"
+                    )
                     log.warning("%s", expired)
                     self.session_id = None
                     self.on_session_lost(expired)

@@ -1,6 +1,7 @@
 """`trio-exec exec` as a subprocess against a real daemon (in the test's event loop, on
-127.0.0.1:0): output, exit statuses, stdin, environment, PTY, usage errors, signals, and a
-daemon-side connection drop in the middle of a command (through a TCP proxy the test cuts)."""
+127.0.0.1:0): output, exit statuses, stdin, environment, PTY, usage errors, signals, a
+daemon-side connection drop in the middle of a command (through a TCP proxy the test cuts),
+and the daemon shutting down under a running command."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import attrs
 import trio
 from support.gates import Gates
 from test_client_harness import tcp_daemon
+from test_client_server_down import stoppable_tcp_daemon
 
 TIMEOUT = 20
 
@@ -129,6 +131,33 @@ async def test_url_defaults_to_the_environment_variable() -> None:
     assert (done.returncode, done.stdout) == (0, b"via env\n")
 
 
+def without_server_variables() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("TRIO_EXEC_SERVER_URL", "CODEX_EXEC_SERVER_URL")}
+
+
+async def test_url_falls_back_to_codex_exec_server_url_like_the_library() -> None:
+    """One rule with the environment manager: TRIO_EXEC_SERVER_URL, else (unset or empty)
+    CODEX_EXEC_SERVER_URL; `none` disables, and says so."""
+    base = without_server_variables()
+    with trio.fail_after(TIMEOUT):
+        async with tcp_daemon() as url:
+            codex = await run_cli("--", "echo", "codex", env={**base, "CODEX_EXEC_SERVER_URL": url})
+            empty = await run_cli("--", "echo", "empty", env={
+                **base, "TRIO_EXEC_SERVER_URL": "", "CODEX_EXEC_SERVER_URL": url})
+            first = await run_cli("--", "echo", "first", env={
+                **base, "TRIO_EXEC_SERVER_URL": url, "CODEX_EXEC_SERVER_URL": "ws://127.0.0.1:1"})
+        disabled = await run_cli("--", "true", env={**base, "CODEX_EXEC_SERVER_URL": "none"})
+        bad = await run_cli("--", "true", env={**base, "CODEX_EXEC_SERVER_URL": "http://x"})
+    assert (codex.returncode, codex.stdout) == (0, b"codex\n")
+    assert (empty.returncode, empty.stdout) == (0, b"empty\n")
+    assert (first.returncode, first.stdout) == (0, b"first\n")
+    assert disabled.returncode == 2
+    assert disabled.stderr == (b"trio-exec exec: no server: CODEX_EXEC_SERVER_URL=none disables "
+                               b"remote execution; pass --url\n")
+    assert bad.returncode == 2 and b"CODEX_EXEC_SERVER_URL='http://x' is not understood" in bad.stderr
+
+
 async def test_tty_mode() -> None:
     with trio.fail_after(TIMEOUT):
         async with tcp_daemon() as url:
@@ -139,7 +168,7 @@ async def test_tty_mode() -> None:
 
 
 async def test_usage_and_start_errors() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TRIO_EXEC_SERVER_URL"}
+    env = without_server_variables()
     with trio.fail_after(TIMEOUT):
         async with tcp_daemon() as url:
             no_command = await run_cli("--url", url)
@@ -157,6 +186,117 @@ async def test_usage_and_start_errors() -> None:
     assert missing.stderr == (b"trio-exec exec: cannot start /no/such/program: "
                               b"No such file or directory (os error 2)\n")
     assert refused.returncode == 255 and b"refused" in refused.stderr
+
+
+async def test_tty_end_of_piped_input_reaches_the_command_as_eof() -> None:
+    """`echo hi | trio-exec exec --tty -- cat` ends: the end of our stdin is the terminal's ^D
+    (twice after a partial line). The PTY echoes the input before cat repeats it."""
+    with trio.fail_after(TIMEOUT):
+        async with tcp_daemon() as url:
+            line = await run_cli("--url", url, "--tty", "--", "cat", stdin=b"hi\n")
+            partial = await run_cli("--url", url, "--tty", "--", "cat", stdin=b"no newline")
+            empty = await run_cli("--url", url, "--tty", "--", "cat", stdin=b"")
+            shell = await run_cli("--url", url, "--tty", "--", "sh", "-c",
+                                  "while read -r line; do echo \"got $line\"; done; echo end",
+                                  stdin=b"a\nb\n")
+    assert (line.returncode, line.stdout) == (0, b"hi\r\nhi\r\n")
+    assert (partial.returncode, partial.stdout) == (0, b"no newlineno newline")
+    assert (empty.returncode, empty.stdout) == (0, b"")
+    assert shell.returncode == 0
+    assert shell.stdout == b"a\r\nb\r\ngot a\r\ngot b\r\nend\r\n"
+
+
+async def test_a_missing_working_directory_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with trio.fail_after(TIMEOUT):
+        async with tcp_daemon() as url:
+            no_dir = await run_cli("--url", url, "--cwd", str(missing), "--", "pwd")
+            not_dir = await run_cli("--url", url, "--cwd", str(a_file), "--", "pwd")
+            no_program = await run_cli("--url", url, "--cwd", str(tmp_path), "--", "/no/such")
+    assert no_dir.returncode == 127
+    assert no_dir.stderr == (f"trio-exec exec: cannot start pwd: working directory {missing} "
+                             "does not exist on the server\n").encode()
+    assert not_dir.returncode == 127
+    assert not_dir.stderr == (f"trio-exec exec: cannot start pwd: working directory {a_file} "
+                              "is not a directory on the server\n").encode()
+    assert no_program.returncode == 127
+    assert no_program.stderr == (b"trio-exec exec: cannot start /no/such: "
+                                 b"No such file or directory (os error 2)\n")
+
+
+async def test_help_states_the_exit_status_rules() -> None:
+    done = await run_cli("--help")
+    assert done.returncode == 0
+    text = b" ".join(done.stdout.split())
+    assert b"exit status: N the command exited with code N" in text
+    assert b"128+n signal n ended the command" in text
+    assert b"127 the command could not be started" in text
+    assert b"255 trio-exec failed" in text
+
+
+async def read_line(stream: trio.abc.ReceiveStream, buffer: bytearray) -> bytes:
+    """The first line in `buffer` (reading more as needed), removed from it."""
+    await read_until(stream, buffer, b"\n")
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line + b"\n"
+
+
+async def test_a_daemon_shutdown_is_told_at_once() -> None:
+    """The daemon shuts down under a running command: exec says so on stderr at once, with
+    the window it keeps reconnecting for (60 s here; the test ends it long before)."""
+    with trio.fail_after(TIMEOUT):
+        async with stoppable_tcp_daemon() as (daemon, port):
+            process = await trio.lowlevel.open_process(
+                cli("--url", f"ws://127.0.0.1:{port}", "--reconnect-window", "60", "--",
+                    "sh", "-c", "echo ready; exec sleep 1000"),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            assert process.stdout is not None and process.stderr is not None
+            try:
+                await read_until(process.stdout, bytearray(), b"ready\n")
+                daemon.stop()
+                told = await read_line(process.stderr, bytearray())
+                assert process.poll() is None  # still reconnecting
+            finally:
+                process.kill()
+                await process.wait()
+                await process.stdout.aclose()
+                await process.stderr.aclose()
+    assert told == ("trio-exec exec: server shutting down (Close 1001); reconnecting for up "
+                    "to 60 s\u2026\n").encode()
+
+
+async def test_after_a_daemon_shutdown_the_last_word_names_the_cause() -> None:
+    """A short window (0.5 s): told at once, then exit 255 with the cause of the drop (the
+    shutdown) and of the last failed attempt (refused), not a bare "not recovered"."""
+    with trio.fail_after(TIMEOUT):
+        async with stoppable_tcp_daemon() as (daemon, port):
+            process = await trio.lowlevel.open_process(
+                cli("--url", f"ws://127.0.0.1:{port}", "--reconnect-window", "0.5", "--",
+                    "sh", "-c", "echo ready; exec sleep 1000"),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            assert process.stdout is not None and process.stderr is not None
+            out = bytearray()
+            await read_until(process.stdout, out, b"ready\n")
+            daemon.stop()
+            errors = bytearray()
+            while data := await process.stderr.receive_some(65536):
+                errors += data
+            status = await process.wait()
+            await process.stdout.aclose()
+            await process.stderr.aclose()
+    told, last = bytes(errors).decode().splitlines()
+    assert status == 255
+    assert told == "trio-exec exec: server shutting down (Close 1001); reconnecting for up to 0.5 s\u2026"
+    assert last == (
+        "trio-exec exec: process 1 lost: connection to the exec-server lost: server shutting "
+        "down (Close 1001); not recovered within 0.5s (last attempt: Error connecting to "
+        f"('127.0.0.1', {port}): Connection refused)"
+    )
 
 
 async def test_large_output_is_exact() -> None:

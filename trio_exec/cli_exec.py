@@ -6,15 +6,25 @@ Rules:
   session and catches up with `process/read afterSeq`).
 - Our stdin is forwarded: to the command's stdin pipe (EOF closes it), or with `--tty` to its
   PTY, with our terminal in raw mode (restored on every exit path) and our window size sent
-  at start and on SIGWINCH (`process/resize`).
+  at start and on SIGWINCH (`process/resize`). With `--tty`, the end of our stdin (a pipe or
+  a file: `echo hi | trio-exec exec --tty -- cat`) reaches the command as the terminal's
+  end-of-file character, ^D (twice after a partial line: the first ends the line), as it
+  does through `ssh -tt`; a command that reads the terminal raw sees the ^D byte.
 - SIGINT, SIGTERM and SIGHUP received here are forwarded to the command (`process/signal`;
   `process/terminate` against a server without it).
 - The exit status is the command's: its exit code, 128+n when signal n killed it; 127 when it
   could not be started; 255 when the server could not be reached or the command's output
-  could not be followed to its end; 2 for a usage error.
+  could not be followed to its end; 2 for a usage error (`EXIT_STATUS`, shown by `--help`).
+- The server is `--url`, else the environment's (`environment.manager.spec_from_environ`:
+  `TRIO_EXEC_SERVER_URL`, or `CODEX_EXEC_SERVER_URL` when that is unset or empty), the one
+  rule of the whole library.
+- When the server goes away (shuts down, or refuses a reconnect) we say so at once on stderr
+  and keep reconnecting for the rest of `--reconnect-window`; the final error names the cause.
 - The command's environment is ours plus `--env K=V` (like codex: the server replaces the
   child's environment with what the client sends); `--cwd` defaults to our working directory
-  and names a directory on the server: nothing checks it here.
+  and names a directory on the server: nothing checks it before the start. When the start
+  fails, the server is asked about the directory, and a missing one (or a file) is named as
+  the cause instead of the command.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import argparse
 import contextlib
 import errno
 import os
+import posixpath
 import signal
 import sys
 import termios
@@ -31,13 +42,39 @@ from collections.abc import Iterator, Sequence
 
 import trio
 
-from .client import ClientError, ExecClient, Output, RemoteProcess, open_client
-from .proto.errors import MethodNotFound, RpcError
+from .client import (
+    ClientError,
+    ConnectionLost,
+    ExecClient,
+    Output,
+    ReconnectPolicy,
+    RemoteProcess,
+    open_client,
+)
+from .environment.manager import (
+    DISABLED,
+    REMOTE,
+    VARIABLES,
+    EnvironmentConfigError,
+    spec_from_environ,
+)
+from .proto.errors import MethodNotFound, NotFound, RpcError
 from .proto.process_messages import TerminalSize
 from .proto.types import U16
 
 EXIT_USAGE, EXIT_CANNOT_START, EXIT_CLIENT = 2, 127, 255
+EXIT_STATUS = f"""\
+exit status:
+  N       the command exited with code N
+  128+n   signal n ended the command (e.g. 137 for SIGKILL)
+  {EXIT_CANNOT_START}     the command could not be started (no such program or working directory)
+  {EXIT_CLIENT}     trio-exec failed: the server could not be reached, or the connection was
+          lost and the command's output could not be followed to its end
+  {EXIT_USAGE}       usage error"""
 READ_SIZE = 64 * 1024
+#: The terminal's end-of-file character (VEOF), as a PTY's line discipline has it by default.
+TERMINAL_EOF = b"\x04"
+DEFAULT_RECONNECT_WINDOW = ReconnectPolicy().give_up_after
 FORWARDED_SIGNALS = {
     signal.SIGINT: "interrupt",
     signal.SIGTERM: "terminate",
@@ -49,9 +86,22 @@ class UsageError(Exception):
     pass
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="ws:// or wss:// URL of the exec-server "
-                        "(default: $TRIO_EXEC_SERVER_URL)")
+    parser.description = "Run a command through an exec-server, as if it ran here."
+    parser.epilog = EXIT_STATUS
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--url", help="ws:// or wss:// URL of the exec-server (default: "
+                        "$TRIO_EXEC_SERVER_URL, else $CODEX_EXEC_SERVER_URL)")
     parser.add_argument("--tty", action="store_true", help="run the command on a PTY")
     parser.add_argument("--cwd", help="working directory on the server (default: ours)")
     parser.add_argument("--env", action="append", default=[], metavar="K=V",
@@ -59,6 +109,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clear-env", action="store_true",
                         help="do not pass our environment, only the --env variables")
     parser.add_argument("--auth-token-file", help="send `Authorization: Bearer <token>`")
+    parser.add_argument("--reconnect-window", type=_seconds, default=DEFAULT_RECONNECT_WINDOW,
+                        metavar="SECONDS", help="how long to keep reconnecting after the "
+                        f"connection drops (default {DEFAULT_RECONNECT_WINDOW:g})")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command and its arguments")
 
@@ -92,12 +145,25 @@ def _token(path: str | None) -> str | None:
         raise UsageError(f"cannot read --auth-token-file: {exc.strerror}") from None
 
 
+def _server_url(given: str | None) -> str:
+    if given:
+        return given
+    try:
+        spec = spec_from_environ()
+    except EnvironmentConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if spec.kind == REMOTE and spec.url is not None:
+        return spec.url
+    if spec.kind == DISABLED:
+        raise UsageError(f"no server: {spec.variable}=none disables remote execution; "
+                         "pass --url")
+    raise UsageError(f"no server: pass --url or set {' or '.join(VARIABLES)}")
+
+
 def run(args: argparse.Namespace) -> int:
     """The `exec` subcommand; returns the exit status."""
     try:
-        url = args.url or os.environ.get("TRIO_EXEC_SERVER_URL")
-        if not url:
-            raise UsageError("no server: pass --url or set TRIO_EXEC_SERVER_URL")
+        url = _server_url(args.url)
         argv = _command(args)
         env = _environment(args)
         token = _token(args.auth_token_file)
@@ -106,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     cwd = args.cwd if args.cwd is not None else os.getcwd()
     try:
-        return trio.run(_main, url, token, argv, cwd, env, bool(args.tty))
+        policy = ReconnectPolicy(give_up_after=args.reconnect_window)
+        return trio.run(_main, url, token, argv, cwd, env, bool(args.tty), policy)
     except ClientError as exc:
         print(f"trio-exec exec: {exc}", file=sys.stderr)
         return EXIT_CLIENT
@@ -148,16 +215,29 @@ def _raw_terminal(enabled: bool) -> Iterator[None]:
 
 
 async def _main(
-    url: str, token: str | None, argv: list[str], cwd: str, env: dict[str, str], tty: bool
+    url: str,
+    token: str | None,
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    tty: bool,
+    policy: ReconnectPolicy,
 ) -> int:
-    async with open_client(url, client_name="trio-exec exec", auth_token=token) as client:
+    def server_down(cause: str, seconds_left: float) -> None:
+        _complain(f"{cause}; reconnecting for up to {seconds_left:.3g} s…", tty)
+
+    async with open_client(
+        url, client_name="trio-exec exec", auth_token=token, reconnect=policy,
+        on_server_down=server_down,
+    ) as client:
         try:
             process = await client.process_start(
                 argv, cwd=cwd, env=env, tty=tty, pipe_stdin=None if tty else True,
                 size=_window_size() if tty else None,
             )
         except RpcError as exc:
-            print(f"trio-exec exec: cannot start {argv[0]}: {exc.message}", file=sys.stderr)
+            why = await _why_not_started(client, cwd, exc)
+            print(f"trio-exec exec: cannot start {argv[0]}: {why}", file=sys.stderr)
             return EXIT_CANNOT_START
         with _raw_terminal(tty):
             async with trio.open_nursery() as nursery:
@@ -168,6 +248,22 @@ async def _main(
         if status is not None:
             return status
         return exit_status(process, await process.wait())
+
+
+async def _why_not_started(client: ExecClient, cwd: str, error: RpcError) -> str:
+    """The server's error, unless the working directory is what is missing there (the server
+    gives the same OS error for a missing program and a missing directory)."""
+    if not posixpath.isabs(cwd):
+        return error.message
+    try:
+        metadata = await client.fs_get_metadata(cwd)
+    except NotFound:
+        return f"working directory {cwd} does not exist on the server"
+    except (RpcError, ClientError):
+        return error.message  # no filesystem service, or the connection went: nothing learnt
+    if not metadata.is_directory:
+        return f"working directory {cwd} is not a directory on the server"
+    return error.message
 
 
 async def _copy_output(process: RemoteProcess) -> int | None:
@@ -224,20 +320,33 @@ def _read_stdin() -> bytes:
         raise
 
 
+def _terminal_eof(line_ended: bool) -> bytes:
+    """What ends a PTY's input in canonical mode: ^D at the start of a line; after a partial
+    line the first ^D only hands that line to the reader."""
+    return TERMINAL_EOF if line_ended else TERMINAL_EOF * 2
+
+
 async def _forward_stdin(process: RemoteProcess) -> None:
     """Our stdin to the command. Cancellation: a read in progress is abandoned (its thread
     ends with the program)."""
+    line_ended = True
     while True:
         data = await trio.to_thread.run_sync(_read_stdin, abandon_on_cancel=True)
+        at_end = not data
+        if at_end and process.tty:
+            data = _terminal_eof(line_ended)
         try:
-            status = await process.write(data, close_stdin=not data and not process.tty)
+            status = await process.write(data, close_stdin=at_end and not process.tty)
         except ClientError as exc:
-            _complain(f"input not delivered: {exc}", process.tty)
+            if isinstance(exc, ConnectionLost) and not exc.maybe_applied:
+                return  # the connection is gone for good: the output side says so
+            _complain(f"input may not have been delivered: {exc}", process.tty)
             continue
         except RpcError:
             return
-        if not data or status != "accepted":
+        if at_end or status != "accepted":
             return
+        line_ended = data.endswith((b"\n", b"\r"))
 
 
 async def _forward_signals(client: ExecClient, process: RemoteProcess, tty: bool) -> None:

@@ -9,7 +9,14 @@
 from .client import ExecClient, open_client, open_client_over_stream, open_client_with
 from .connect import BadUrl, Connector, stream_connector, url_connector
 from .cursor import Output
-from .errors import ClientError, ConnectFailed, ConnectionLost, OutputLost, ProcessLost
+from .errors import (
+    ClientError,
+    ConnectFailed,
+    ConnectionLost,
+    OutputLost,
+    ProcessLost,
+    RequestTooLarge,
+)
 from .process import RemoteProcess
 from .session import ReconnectPolicy
 
@@ -25,6 +32,7 @@ __all__ = [
     "ProcessLost",
     "ReconnectPolicy",
     "RemoteProcess",
+    "RequestTooLarge",
     "open_client",
     "open_client_over_stream",
     "open_client_with",

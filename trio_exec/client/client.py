@@ -10,6 +10,9 @@ Rules:
   A `process/start` whose response was lost is settled by asking the server whether the
   process exists (`process/read`), and sent again only if it does not.
 - Notifications go to the per-process channel registered before `process/start` is sent.
+- A request over `max_message_size` (default: the daemon's default limit) raises
+  `RequestTooLarge` without being sent; one the server refuses with Close 1009 raises it at
+  once and is never sent again (the link's rule); the other calls go on as after any drop.
 
 Cancellation: cancelling a call abandons it; a request already sent may still take effect,
 except a `process/start`: a process the caller never got is terminated in the background.
@@ -26,6 +29,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from ..config import DEFAULT_MAX_MESSAGE_SIZE
 from ..proto import b64, errors, methods
 from ..proto import messages as m
 from ..proto.convert import CONVERTER, unstructure
@@ -33,11 +37,11 @@ from ..proto.errors import RpcError
 from ..proto.sandbox import SandboxPolicy
 from ..proto.types import U16, U64, AbsPath, CwdPath, Usize
 from .connect import Connector, stream_connector, url_connector
-from .errors import ClientError, ConnectionLost, ProcessLost
+from .errors import ClientError, ConnectionLost, ProcessLost, RequestTooLarge
 from .link import CLOSE_TIMEOUT, LinkLost, Tap
 from .notifications import decode_notification
 from .process import RemoteProcess, is_unknown_process
-from .session import ReconnectPolicy, Supervisor
+from .session import ReconnectPolicy, ServerDown, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +183,8 @@ class ExecClient:
         try:
             await self._start(process, wire_params(params))
         except BaseException as exc:
-            if isinstance(exc, RpcError) or not self._end_abandoned_start(process):
+            never_applied = isinstance(exc, (RpcError, RequestTooLarge))
+            if never_applied or not self._end_abandoned_start(process):
                 self._unregister(process)
             raise
         process.started = True
@@ -343,11 +348,17 @@ async def open_client_with(
     ping_interval: float | None = 20.0,
     ping_timeout: float = 20.0,
     tap: Tap | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    on_server_down: ServerDown | None = None,
 ) -> AsyncIterator[ExecClient]:
     """A client over `connector` (called once per connection attempt). Raises `ConnectFailed`
     when the first connection or handshake fails. On exit every process is abandoned (the
     server keeps them until its session TTL) and the connection is closed. An exception from
-    the block comes out as itself, not wrapped in an exception group."""
+    the block comes out as itself, not wrapped in an exception group.
+
+    `max_message_size`: the largest request message the server accepts, as the client believes
+    (None: no check). `on_server_down(cause, seconds_left)`: told at once when the server
+    shuts down or refuses a reconnect, while recovery goes on (`session.Supervisor`)."""
     client = ExecClient()
     try:
         async with trio.open_nursery() as nursery:
@@ -364,6 +375,8 @@ async def open_client_with(
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 tap=tap,
+                max_message_size=max_message_size,
+                on_server_down=on_server_down,
             )
             await nursery.start(client._supervisor.run, nursery)
             try:
@@ -402,8 +415,11 @@ def open_client(
     reconnect: ReconnectPolicy | None = DEFAULT_RECONNECT,
     ping_interval: float | None = 20.0,
     tap: Tap | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    on_server_down: ServerDown | None = None,
 ) -> AbstractAsyncContextManager[ExecClient]:
-    """`async with open_client("ws://127.0.0.1:8765") as client: ...`"""
+    """`async with open_client("ws://127.0.0.1:8765") as client: ...` (the options are
+    `open_client_with`'s)."""
     return open_client_with(
         url_connector(url, auth_token=auth_token),
         target=url,
@@ -411,6 +427,8 @@ def open_client(
         reconnect=reconnect,
         ping_interval=ping_interval,
         tap=tap,
+        max_message_size=max_message_size,
+        on_server_down=on_server_down,
     )
 
 
@@ -420,6 +438,8 @@ def open_client_over_stream(
     client_name: str = "trio-exec-client",
     reconnect: ReconnectPolicy | None = None,
     tap: Tap | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    on_server_down: ServerDown | None = None,
 ) -> AbstractAsyncContextManager[ExecClient]:
     """A client speaking WebSocket over `open_stream()` (e.g. one end of
     `trio.testing.memory_stream_pair()` served by `Daemon.handle_stream`). With a policy,
@@ -431,6 +451,8 @@ def open_client_over_stream(
         reconnect=reconnect,
         ping_interval=None,
         tap=tap,
+        max_message_size=max_message_size,
+        on_server_down=on_server_down,
     )
 
 

@@ -4,6 +4,9 @@ Rule: the client never opens sockets itself; it calls its connector once per con
 attempt (the first one and every reconnect), so the same client runs over TCP, TLS, or any trio
 Stream (an in-memory pair in tests). Connectors never offer permessage-deflate (the reference
 server drops such connections) and accept large messages (a 512 MiB `fs/readFile` in base64).
+The stream is closed when the nursery given to the connector ends: trio-websocket closes it
+only when our side closes first, so a connection the server closed (1001, 1009, 4000, or a
+plain EOF) would otherwise keep its socket open until garbage collection.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def stream_connector(
     async def connect(nursery: trio.Nursery) -> trio_websocket.WebSocketConnection:
         stream: Any = await open_stream()
         try:
-            return await trio_websocket.wrap_client_stream(
+            ws = await trio_websocket.wrap_client_stream(
                 nursery,
                 stream,
                 host,
@@ -93,5 +96,17 @@ def stream_connector(
             with trio.CancelScope(shield=True):
                 await stream.aclose()
             raise
+        nursery.start_soon(_close_when_done, stream)
+        return ws
 
     return connect
+
+
+async def _close_when_done(stream: trio.abc.Stream) -> None:
+    """Close `stream` when the connection's nursery is cancelled (never blocks on a dead peer).
+
+    Cancellation: this is how it ends."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        await trio.aclose_forcefully(stream)

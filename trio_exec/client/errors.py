@@ -2,8 +2,8 @@
 
 Rule: a reply's error is always raised as the `trio_exec.proto.errors.RpcError` subclass of its
 code (the same classes the daemon raises). Everything here is about the link, the session or a
-process's output, never about a request's content, and every message names what was lost so a
-caller can act on it.
+process's output, and the one thing about a request the link decides: whether it fits in a
+message. Every message names what was lost (or refused) so a caller can act on it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,30 @@ class ConnectionLost(ClientError):
     def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
         super().__init__(message)
         self.maybe_applied = maybe_applied
+
+
+class RequestTooLarge(ClientError):
+    """A request does not fit in one WebSocket message of the server's size limit. Raised at
+    once for that call alone, and never sent again:
+
+    - before sending, when its message is over the client's `max_message_size` (`limit`): nothing
+      was sent and the connection is untouched;
+    - after sending, when the server closed the connection with 1009 (message too big) while the
+      request was the largest one in flight (`limit` is None: the server's limit is unknown,
+      only that it is lower). The connection is recovered for the other calls.
+    """
+
+    def __init__(self, method: str, size: int, limit: int | None) -> None:
+        if limit is not None:
+            text = (f"{method} request not sent: its message is {size} bytes, over the "
+                    f"message size limit of {limit} bytes")
+        else:
+            text = (f"{method} request refused: the server closed the connection with 1009 "
+                    f"(message too big) on its {size}-byte message; its limit is lower")
+        super().__init__(text)
+        self.method = method
+        self.size = size
+        self.limit = limit
 
 
 class ProcessLost(ClientError):

@@ -8,6 +8,11 @@ Rules:
   synchronously, in arrival order.
 - When the link dies (peer close, broken stream, missing pong, `kill()`), every call in flight
   and every later `request()` fails at once with `LinkLost`; nothing waits forever.
+- A request whose message is over `max_message_size` is refused before it is queued
+  (`RequestTooLarge`, nothing sent). When the server closes with 1009 (message too big), the
+  largest call in flight that was sent is the one it refused (the refused message is in
+  flight, and anything at least as large is over the limit too): it fails with
+  `RequestTooLarge`, never `LinkLost`, so nobody sends it again.
 
 Cancellation: cancelling `request()` abandons the call (its late reply is ignored).
 """
@@ -25,11 +30,13 @@ import trio_websocket
 
 from ..proto import codec
 from ..proto.errors import error_from_wire
+from .errors import RequestTooLarge
 
 log = logging.getLogger(__name__)
 
 WRITE_QUEUE = 64
 CLOSE_TIMEOUT = 1.0
+MESSAGE_TOO_BIG = 1009
 _labels = itertools.count(1)
 
 #: A test hook seeing every decoded inbound message first; returning True drops the message.
@@ -48,6 +55,8 @@ class LinkLost(Exception):
 @attrs.define(eq=False)
 class _Call:
     method: str
+    #: Bytes of its message.
+    size: int
     done: trio.Event = attrs.field(factory=trio.Event)
     sent: bool = False
     abandoned: bool = False
@@ -65,6 +74,8 @@ class Link:
     ping_interval: float | None = None
     ping_timeout: float = 20.0
     tap: Tap | None = None
+    #: Largest request message sent, in bytes (None: no limit).
+    max_message_size: int | None = None
     label: str = attrs.field(factory=lambda: f"link-{next(_labels)}")
     dead: trio.Event = attrs.field(factory=trio.Event)
     #: Set once `run` has returned and the socket is closed.
@@ -108,11 +119,15 @@ class Link:
         if self.dead.is_set():
             raise LinkLost(self.reason, sent=False)
         request_id = next(self._ids)
-        call = _Call(method)
+        frame = codec.encode_request(request_id, method, params)
+        limit = self.max_message_size
+        if limit is not None and len(frame) > limit:
+            raise RequestTooLarge(method, len(frame), limit)
+        call = _Call(method, len(frame))
         self._calls[request_id] = call
         try:
             try:
-                await self._queue[0].send((call, codec.encode_request(request_id, method, params)))
+                await self._queue[0].send((call, frame))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise LinkLost(self.reason, sent=False) from None
             await call.done.wait()
@@ -137,10 +152,16 @@ class Link:
         self._queue[0].close()
         self._queue[1].close()
         calls, self._calls = self._calls, {}
-        for call in calls.values():
-            if call.done.is_set():
-                continue  # its reply was filed; the caller has not run yet
-            call.error = LinkLost(reason, sent=call.sent)
+        pending = [call for call in calls.values() if not call.done.is_set()]
+        refused = None
+        if self.close_code == MESSAGE_TOO_BIG:
+            refused = max((call for call in pending if call.sent), key=lambda call: call.size,
+                          default=None)
+        for call in pending:  # a call already done had its reply filed; its caller runs next
+            if call is refused:
+                call.error = RequestTooLarge(call.method, call.size, None)
+            else:
+                call.error = LinkLost(reason, sent=call.sent)
             call.done.set()
 
     async def _reader(self) -> None:
@@ -168,7 +189,8 @@ class Link:
         reason = closed.reason
         if reason is not None:
             self.close_code = reason.code
-            self.reason = f"connection closed ({reason.code} {reason.name})"
+            said = f": {reason.reason}" if reason.reason else ""
+            self.reason = f"connection closed ({reason.code} {reason.name}{said})"
 
     def _file_reply(self, reply: codec.Response) -> None:
         call = self._calls.get(reply.id) if isinstance(reply.id, int) else None

@@ -12,6 +12,10 @@ Rules:
   has not noticed the old connection die yet; retried with backoff. Close code 4000 (another
   connection took the session over) and running out of time are final: every pending call and
   live process fails with `ConnectionLost`.
+- The server going away is said at once, not after the window: when the drop was its Close
+  1001 (shutting down), or a reconnect attempt is refused, `on_server_down` is called (at most
+  once per drop) with the cause and the seconds left; the final `ConnectionLost` names the
+  cause of the drop and the last attempt's failure.
 - Without a policy the first drop is final.
 """
 
@@ -36,6 +40,7 @@ from .link import Link, LinkLost, Tap
 log = logging.getLogger(__name__)
 
 TAKEOVER_CLOSE_CODE = 4000
+GOING_AWAY_CLOSE_CODE = 1001
 ALREADY_ATTACHED_SUFFIX = "is already attached to another connection"
 
 CONNECT_ERRORS = (
@@ -61,6 +66,10 @@ class ReconnectPolicy:
     connect_timeout: float = 10.0
 
 
+#: Told that the server itself went away: (the cause, seconds left to reconnect).
+ServerDown = Callable[[str, float], None]
+
+
 @attrs.define(eq=False)
 class Supervisor:
     """Invariant: `link` is the current live, initialized link or None; `changed` is replaced
@@ -77,6 +86,8 @@ class Supervisor:
     ping_interval: float | None = 20.0
     ping_timeout: float = 20.0
     tap: Tap | None = None
+    max_message_size: int | None = None
+    on_server_down: ServerDown | None = None
     link: Link | None = None
     session_id: str | None = None
     initialize_result: InitializeResult | None = None
@@ -138,24 +149,37 @@ class Supervisor:
                 self._set_fatal(ConnectionLost(f"connection to the exec-server lost: {link.reason}"))
                 return
             log.info("connection lost (%s); reconnecting", link.reason)
-            recovered = await self._reconnect(nursery, link.reason)
+            recovered = await self._reconnect(nursery, link)
             if recovered is None:
                 return
             link = recovered
             self._set_link(link)
             self.on_resumed()
 
-    async def _reconnect(self, nursery: trio.Nursery, reason: str) -> Link | None:
+    async def _reconnect(self, nursery: trio.Nursery, lost: Link) -> Link | None:
         assert self.policy is not None
         give_up_at = trio.current_time() + self.policy.give_up_after
+        cause = lost.reason
+        server_down = False
+
+        def announce(why: str) -> None:
+            nonlocal cause, server_down
+            cause, server_down = why, True
+            if self.on_server_down is not None:
+                self.on_server_down(why, max(0.0, give_up_at - trio.current_time()))
+
+        if lost.close_code == GOING_AWAY_CLOSE_CODE:
+            announce("server shutting down (Close 1001)")
+        last_attempt: str | None = None
         delay = 0.0
         while True:
             if delay:
                 await trio.sleep(min(delay, max(0.0, give_up_at - trio.current_time())))
             if trio.current_time() >= give_up_at:
+                tried = f" (last attempt: {last_attempt})" if last_attempt else ""
                 self._set_fatal(ConnectionLost(
-                    f"connection to the exec-server lost ({reason}) and not recovered within "
-                    f"{self.policy.give_up_after}s"
+                    f"connection to the exec-server lost: {cause}; not recovered within "
+                    f"{self.policy.give_up_after:g}s{tried}"
                 ))
                 return None
             delay = min(max(delay * 2, self.policy.initial_delay), self.policy.max_delay)
@@ -163,21 +187,25 @@ class Supervisor:
                 with trio.move_on_at(give_up_at):  # an attempt never outlives the policy
                     link: Link = await nursery.start(self._serve_link, self.session_id)
                     return link
-                reason = "the reconnect attempt ran out of time"
+                last_attempt = "the reconnect attempt ran out of time"
             except RpcError as exc:
                 if exc.message == errors.unknown_session(self.session_id or "").message:
-                    lost = ProcessLost(f"session {self.session_id} expired while disconnected")
-                    log.warning("%s", lost)
+                    expired = ProcessLost(
+                        f"session {self.session_id} expired while disconnected ({cause})"
+                    )
+                    log.warning("%s", expired)
                     self.session_id = None
-                    self.on_session_lost(lost)
+                    self.on_session_lost(expired)
                     delay = 0.0
                 elif not exc.message.endswith(ALREADY_ATTACHED_SUFFIX):
                     self._set_fatal(ConnectionLost(f"cannot resume the session: {exc.message}"))
                     return None
-                reason = exc.message
+                last_attempt = exc.message
             except CONNECT_ERRORS as exc:
-                reason = _describe(exc)
-                log.info("reconnect attempt failed: %s", reason)
+                last_attempt = _describe(exc)
+                log.info("reconnect attempt failed: %s", last_attempt)
+                if not server_down and _refused(exc):
+                    announce(f"server not accepting connections ({last_attempt})")
 
     async def _serve_link(
         self, resume: str | None, *, task_status: trio.TaskStatus[Link] = trio.TASK_STATUS_IGNORED
@@ -233,6 +261,7 @@ class Supervisor:
                 ping_interval=self.ping_interval,
                 ping_timeout=self.ping_timeout,
                 tap=self.tap,
+                max_message_size=self.max_message_size,
             )
         raise TimeoutError(f"no WebSocket handshake within {timeout}s")
 
@@ -250,13 +279,26 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, trio_websocket.ConnectionRejected):
-        return f"the server refused the upgrade: HTTP {exc.status_code}"
-    """A short reason: the OS text of a connect failure (trio hides it in the cause)."""
+def _os_error(exc: BaseException) -> BaseException:
+    """A connect failure's own OS error (trio hides it in the cause of its summary)."""
     cause = exc.__cause__
     if isinstance(exc, OSError) and not exc.strerror and isinstance(cause, BaseExceptionGroup):
-        exc = cause.exceptions[0]
+        return cause.exceptions[0]
+    return exc
+
+
+def _refused(exc: BaseException) -> bool:
+    """Nothing listens at the address: the server is not running (not a network failure)."""
+    return isinstance(_os_error(exc), ConnectionRefusedError)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason: the OS text of a connect failure, or the upgrade's HTTP status."""
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        return f"the server refused the upgrade: HTTP {exc.status_code}"
+    if isinstance(exc, LinkLost):
+        return exc.reason
+    exc = _os_error(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     text = str(exc)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import trio
 
-from .config import Config, ConfigError, parse_listen_url
+from .config import DEFAULT_READ_PAUSE_REQUESTS, Config, ConfigError, parse_listen_url
 from .proto.errors import os_error_text
 
 
@@ -38,6 +38,16 @@ def _size(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trio-exec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth-token-file", help="require `Authorization: Bearer <token>`")
     serve.add_argument("--shutdown-grace", type=_positive_or_zero, default=10.0,
                        help="seconds allowed for a graceful shutdown (default 10)")
+    serve.add_argument("--read-pause-requests", type=_count, default=DEFAULT_READ_PAUSE_REQUESTS,
+                       help="stop reading a connection while this many of its requests are in "
+                            "flight, running or with their reply not yet written (default %(default)s)")
+    serve.add_argument("--read-pause-bytes", type=_size, default="16MiB",
+                       help="stop reading a connection while this many bytes of its replies wait "
+                            "to be written (default 16MiB)")
     serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
     from . import cli_exec
 
@@ -84,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         max_message_size=args.max_message_size,
         auth_token=token,
         shutdown_grace=args.shutdown_grace,
+        read_pause_requests=args.read_pause_requests,
+        read_pause_bytes=args.read_pause_bytes,
     )
 
 

@@ -58,7 +58,10 @@ class Daemon:
             max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
         )
         self._conn_config = ConnectionConfig(
-            ping_interval=self.config.ping_interval, ping_timeout=self.config.ping_timeout
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            read_pause_requests=self.config.read_pause_requests,
+            read_pause_bytes=self.config.read_pause_bytes,
         )
 
     def stop(self) -> None:

@@ -155,8 +155,7 @@ class Daemon:
     def kill_everything_now(self) -> None:
         """The second signal: SIGKILL every process group the daemon started, synchronously."""
         for session in self.registry.sessions():
-            for process in session.list_processes():
-                process.send_signal(signal.SIGKILL)
+            session.processes.kill_every_group()
 
 
 def _bound_address(listener: trio.SocketListener) -> ListenAddress:

@@ -130,3 +130,31 @@ async def test_a_client_that_does_not_read_cannot_grow_the_daemon(
         f"the daemon grew by {peak_growth / MiB:.0f} MiB, more than the bound allows "
         f"({ALLOWED_GROWTH / MiB:.0f} MiB + {SLACK / MiB:.0f} MiB slack)"
     )
+
+
+async def test_a_peer_that_neither_reads_nor_pongs_is_still_dropped_at_the_bound(
+    launch_server: Callable[..., ServerHandle], tmp_path: Path
+) -> None:
+    """The same flood from a peer that also ignores pings: reading is paused, the writer is
+    stuck on the full socket, and the ping timeout still ends the connection (the daemon logs
+    it) instead of the pause hiding a dead peer."""
+    server = launch_server(
+        TRIO_EXEC,
+        "--read-pause-requests", "2",
+        "--ping-interval", "0.5", "--ping-timeout", "0.5",
+        "--log-level", "INFO",
+    )
+    big = tmp_path / "big"
+    big.write_bytes(bytes(FILE_SIZE))
+    async with open_raw(server.host, server.port) as dead:
+        assert await handshake_answer(dead) is not None and dead.accepted is not None
+        await send_json(dead, {"id": 0, "method": "initialize", "params": {"clientName": "dead"}})
+        await send_json(dead, {"method": "initialized", "params": {}})
+        for n in range(1, 9):  # more replies than the socket buffers hold, none read
+            await send_json(dead, {"id": n, "method": "fs/readFile", "params": {"path": str(big)}})
+        with trio.fail_after(20):  # the daemon's own account, in its log
+            while True:
+                if "no pong within" in server.stderr_text():
+                    break
+                await trio.sleep(0.05)
+        await dead.wait_eof(within=20)  # and the connection is gone, whatever it had queued

@@ -23,10 +23,11 @@ Rules:
   after the leader exited: its background jobs die with it), and the daemon's second signal.
   `group.py` states why such a kill never reaches a stranger: the leader is reaped only after
   its group was SIGKILLed.
-- A command that exits and leaves a background job in its group (`server &`) does not lose it
-  when its entry is forgotten: the supervising task then keeps the (zombie) leader until the
-  session ends and kills the group then, like the reference; a group with nobody left besides
-  the leader is killed and reaped at once instead.
+- At close, a group with nobody left besides the leader, or one already SIGKILLed, is killed
+  and the leader reaped at once. A command that exits and leaves a background job in its group
+  (`server &`) keeps it: the supervising task keeps the (zombie) leader, also after the entry
+  is forgotten, until the session ends or `process/terminate`, and kills the group then (the
+  reference too kills such a job only at expiry or shutdown).
 
 Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
 process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
@@ -142,6 +143,7 @@ class ManagedProcess:
     _outputs_done: trio.Event = attrs.field(factory=trio.Event)
     _write_ids: set[str] = attrs.field(factory=set)
     _reaped: bool = False
+    _group_killed: trio.Event = attrs.field(factory=trio.Event)
     _denials: DenialScanner = attrs.field(factory=DenialScanner)
     sandbox_denied: bool = False
 
@@ -175,11 +177,17 @@ class ManagedProcess:
                 nursery.start_soon(self._watch_exit)
             await self._record_close()
             await self._spawned.aclose()
+            lingering = not self._group_killed.is_set() and await trio.to_thread.run_sync(
+                group.has_members, self.pid
+            )
+            if lingering:
+                log.info("%s left a background job: it ends with the session", self.process_id)
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._kill_and_reap()
             await trio.sleep(self.retention)
             self._forget(self)
-            if await trio.to_thread.run_sync(group.has_members, self.pid):
-                log.info("%s left a background job: it ends with the session", self.process_id)
-                await trio.sleep_forever()
+            await self._group_killed.wait()  # at once unless a job lingers
         finally:
             with trio.CancelScope(shield=True):
                 await self._kill_and_reap()
@@ -267,6 +275,8 @@ class ManagedProcess:
     def _kill_group(self, sig: int) -> None:
         if not self._reaped:
             group.kill(self.pid, sig)
+            if sig == signals.SIGKILL:
+                self._group_killed.set()
 
     def _wake(self) -> None:
         self._changed.set()

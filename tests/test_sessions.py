@@ -18,6 +18,7 @@ from daemon_harness import alive, memory_link, open_fds, running_daemon
 from support.wsclient import unb64
 
 from trio_exec.config import Config
+from trio_exec.process import group
 from trio_exec.process.managed import EXIT_DRAIN
 from trio_exec.server import Daemon
 from trio_exec.session.session import Attachment
@@ -295,7 +296,7 @@ async def test_ttl_expiry_kills_a_grandchild_that_outlived_its_parent(
             await link.client.wait_output("g", b"\n")
             grandchild = int(link.client.output("g"))
             [process] = daemon.registry.get(sid).list_processes()  # type: ignore[union-attr]
-            await process._spawned.process.wait()
+            await group.wait_exited(process.pid)  # the daemon's own wait: it does not reap
             mock_clock.jump(EXIT_DRAIN)  # the exit waits that long for the pipes, in vain
             await link.client.wait_exited("g")
             await link.drop()

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import trio
 
 from . import __version__
-from .config import Config, ConfigError, parse_listen_url
+from .config import DEFAULT_READ_PAUSE_REQUESTS, Config, ConfigError, parse_listen_url
 from .proto.errors import os_error_text
 
 EXIT_BAD_SETTING = 2
@@ -92,6 +92,16 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="trio-exec", description=DESCRIPTION, epilog=EPILOG,
@@ -124,6 +134,12 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--auth-token-file", help="require `Authorization: Bearer <token>`")
     serve.add_argument("--shutdown-grace", type=_seconds, default=10.0,
                        help="seconds allowed for a graceful shutdown (default 10)")
+    serve.add_argument("--read-pause-requests", type=_count, default=DEFAULT_READ_PAUSE_REQUESTS,
+                       help="stop reading a connection while this many of its requests are in "
+                            "flight, running or with their reply not yet written (default %(default)s)")
+    serve.add_argument("--read-pause-bytes", type=_size, default="16MiB",
+                       help="stop reading a connection while this many bytes of its replies wait "
+                            "to be written (default 16MiB)")
     serve.add_argument("--log-level", type=_log_level, default="WARNING",
                        help=f"one of {', '.join(LOG_LEVELS)} (default WARNING)")
     serve.set_defaults(run=_serve)
@@ -171,6 +187,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         max_message_size=args.max_message_size,
         auth_token=_token(args.auth_token_file) if args.auth_token_file else None,
         shutdown_grace=args.shutdown_grace,
+        read_pause_requests=args.read_pause_requests,
+        read_pause_bytes=args.read_pause_bytes,
     )
 
 

@@ -12,6 +12,8 @@ import re
 import attrs
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+DEFAULT_READ_PAUSE_REQUESTS = 16
+DEFAULT_READ_PAUSE_BYTES = 16 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -81,3 +83,8 @@ class Config:
     auth_token: str | None = None
     #: Seconds allowed for connections to close and processes to be reaped at shutdown.
     shutdown_grace: float = 10.0
+    #: A connection's socket is not read while this many of its requests are in flight
+    #: (read, reply not yet written).
+    read_pause_requests: int = DEFAULT_READ_PAUSE_REQUESTS
+    #: A connection's socket is not read while this many bytes of its replies wait to be written.
+    read_pause_bytes: int = DEFAULT_READ_PAUSE_BYTES

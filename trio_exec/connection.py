@@ -3,7 +3,9 @@
 Ownership: everything runs in the connection's nursery, whose lifetime is the connection. The
 writer is the only task that sends frames; everyone else (responses, the session's
 notifications) puts encoded frames into `sink`. The reader never waits for a request: each one
-runs as its own task, so a long-poll never delays another request.
+runs as its own task, so a long-poll never delays another request. It waits for room instead:
+at the in-flight bounds (requests not yet answered, reply bytes not yet written; `inflight.py`)
+it stops reading the socket until the writer has caught up.
 
 Ends of a connection, and what each does to the session:
 - the peer closes, the TCP connection breaks, the message limit is hit (Close 1009), or pings
@@ -17,7 +19,6 @@ Ends of a connection, and what each does to the session:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 
@@ -26,8 +27,10 @@ import trio
 import trio_websocket
 
 from . import dispatch
+from .config import DEFAULT_READ_PAUSE_BYTES, DEFAULT_READ_PAUSE_REQUESTS
 from .frames import FrameStream
 from .fs.local import LocalFilesystem
+from .inflight import InFlight, Reply
 from .proto import codec, errors
 from .session.registry import SessionRegistry
 from .session.session import Attachment
@@ -48,6 +51,10 @@ _labels = itertools.count(1)
 class ConnectionConfig:
     ping_interval: float | None = 20.0
     ping_timeout: float = 20.0
+    #: Requests in flight (read, reply not yet written) at which reading the socket pauses.
+    read_pause_requests: int = DEFAULT_READ_PAUSE_REQUESTS
+    #: Bytes of replies queued but not yet written at which reading the socket pauses.
+    read_pause_bytes: int = DEFAULT_READ_PAUSE_BYTES
 
 
 @attrs.define(eq=False)
@@ -58,16 +65,20 @@ class Connection:
     fs: LocalFilesystem
     config: ConnectionConfig
     label: str = attrs.field(factory=lambda: f"conn-{next(_labels)}")
-    _in_flight: int = 0
+    _running: int = 0  # request tasks not yet finished
+    _in_flight: InFlight = attrs.field(init=False)
     _idle: trio.Event = attrs.field(factory=trio.Event)
     _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _close_code: int = 1000
     _close_reason: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        self._in_flight = InFlight(self.config.read_pause_requests, self.config.read_pause_bytes)
+
     async def serve(self) -> None:
         """Run until the connection ends, then park the session if this connection still holds
         it. Cancellation: the socket is closed; the session is parked as on any other end."""
-        sink, source = trio.open_memory_channel[codec.Encoded](SINK_CAPACITY)
+        sink, source = trio.open_memory_channel[codec.Encoded | Reply](SINK_CAPACITY)
         nursery: trio.Nursery
         state: dispatch.ConnectionState | None = None
         try:
@@ -83,7 +94,7 @@ class Connection:
                     nursery.start_soon(self._writer, source, nursery.cancel_scope)
                     if self.config.ping_interval:
                         nursery.start_soon(self._pinger, nursery.cancel_scope)
-                    await self._reader(state, nursery)
+                    await self._reader(state, nursery, sink)
                     nursery.cancel_scope.cancel()
         finally:
             sink.close()
@@ -95,8 +106,14 @@ class Connection:
                 await self.ws.aclose(self._close_code, self._close_reason)
             log.info("%s ended", self.label)
 
-    async def _reader(self, state: dispatch.ConnectionState, nursery: trio.Nursery) -> None:
+    async def _reader(
+        self,
+        state: dispatch.ConnectionState,
+        nursery: trio.Nursery,
+        sink: trio.MemorySendChannel[codec.Encoded | Reply],
+    ) -> None:
         while True:
+            await self._in_flight.wait_for_room()
             try:
                 frame = await self.ws.get_message()
             except trio_websocket.ConnectionClosed as closed:
@@ -106,25 +123,35 @@ class Connection:
                 message = codec.decode(frame)
             except codec.DecodeError as bad:
                 log.info("%s: bad frame: %s", self.label, bad.error.message)
-                await self._send(state.sink, codec.encode_error(bad.reply_id, bad.error))
+                await self._send(sink, codec.encode_error(bad.reply_id, bad.error))
                 continue
             if isinstance(message, codec.Request):
-                self._in_flight += 1
-                nursery.start_soon(self._run_request, state, message)
+                self._in_flight.request_read()
+                self._running += 1
+                nursery.start_soon(self._run_request, state, message, sink)
             elif isinstance(message, codec.Notification):
                 dispatch.handle_notification(state, message.method)
             else:
                 log.info("%s: ignored a client response for id %r", self.label, message.id)
 
-    async def _run_request(self, state: dispatch.ConnectionState, request: codec.Request) -> None:
+    async def _run_request(
+        self,
+        state: dispatch.ConnectionState,
+        request: codec.Request,
+        sink: trio.MemorySendChannel[codec.Encoded | Reply],
+    ) -> None:
         ctx = dispatch.CallContext(state)
+        reply = None
+        queued = False
         try:
-            payload = await self._reply_for(ctx, request)
-            await self._send(state.sink, payload)
+            reply = self._in_flight.reply_queued(await self._reply_for(ctx, request))
+            queued = await self._send(sink, reply)
         finally:
+            if not queued:
+                self._in_flight.dropped(reply)
             ctx.run_after_reply()
-            self._in_flight -= 1
-            if self._in_flight == 0:
+            self._running -= 1
+            if self._running == 0:
                 self._idle.set()
                 self._idle = trio.Event()
 
@@ -142,33 +169,44 @@ class Connection:
             return codec.encode_error(request.id, errors.InternalError("internal error"))
 
     @staticmethod
-    async def _send(sink: trio.MemorySendChannel[codec.Encoded], payload: codec.Encoded) -> None:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+    async def _send(
+        sink: trio.MemorySendChannel[codec.Encoded | Reply], payload: codec.Encoded | Reply
+    ) -> bool:
+        """Queue `payload` for the writer; False when the connection has ended."""
+        try:
             await sink.send(payload)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
     async def _writer(
-        self, source: trio.MemoryReceiveChannel[codec.Encoded], scope: trio.CancelScope
+        self, source: trio.MemoryReceiveChannel[codec.Encoded | Reply], scope: trio.CancelScope
     ) -> None:
-        """Send what is queued, batching what is already waiting into one write."""
+        """Send what is queued, batching what is already waiting into one write; a written
+        reply leaves the in-flight counts."""
         async with source:
-            async for payload in source:
-                batch, size = [payload], len(payload)
-                del payload  # a large response is alive once, in the batch
+            async for item in source:
+                batch, size = [item], len(_payload(item))
+                del item  # a large response is alive once, in the batch
                 while size < BATCH_BYTES:
                     try:
                         batch.append(source.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                    size += len(batch[-1])
+                    size += len(_payload(batch[-1]))
                 try:
                     sent = await self.frames.send_text_frames(
-                        batch, still_open=lambda: self.ws.closed is None
+                        [_payload(queued) for queued in batch],
+                        still_open=lambda: self.ws.closed is None,
                     )
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     break
-                del batch
                 if not sent:
                     break
+                for queued in batch:
+                    if isinstance(queued, Reply):
+                        self._in_flight.written(queued)
+                del batch
         scope.cancel()
 
     async def _pinger(self, scope: trio.CancelScope) -> None:
@@ -186,13 +224,13 @@ class Connection:
                 return
 
     async def _close_on_takeover(
-        self, attachment: Attachment, sink: trio.MemorySendChannel[codec.Encoded]
+        self, attachment: Attachment, sink: trio.MemorySendChannel[codec.Encoded | Reply]
     ) -> None:
         await attachment.revoked.wait()
         self._close_code = TAKEOVER_CLOSE_CODE
         self._close_reason = "session resumed by another connection"
         with trio.move_on_after(TAKEOVER_FLUSH_TIMEOUT):
-            while self._in_flight:
+            while self._running:
                 await self._idle.wait()
         sink.close()  # the writer drains what is queued, then ends the connection
 
@@ -201,3 +239,7 @@ class Connection:
         self._close_code = 1001
         self._close_reason = "server shutting down"
         self._scope.cancel()
+
+
+def _payload(item: codec.Encoded | Reply) -> codec.Encoded:
+    return item.payload if isinstance(item, Reply) else item

@@ -58,7 +58,10 @@ class Daemon:
             max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
         )
         self._conn_config = ConnectionConfig(
-            ping_interval=self.config.ping_interval, ping_timeout=self.config.ping_timeout
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            read_pause_requests=self.config.read_pause_requests,
+            read_pause_bytes=self.config.read_pause_bytes,
         )
 
     def stop(self) -> None:
@@ -152,8 +155,7 @@ class Daemon:
     def kill_everything_now(self) -> None:
         """The second signal: SIGKILL every process group the daemon started, synchronously."""
         for session in self.registry.sessions():
-            for process in session.list_processes():
-                process.send_signal(signal.SIGKILL)
+            session.processes.kill_every_group()
 
 
 async def open_listeners(config: Config) -> list[trio.SocketListener]:

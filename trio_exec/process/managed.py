@@ -20,6 +20,16 @@ Rules:
   looks denied by the sandbox, by codex's own rule (`is_likely_sandbox_denied`): its output
   (any stream) mentions one of `DENIAL_KEYWORDS`, case-insensitively; or, without such words,
   it died of SIGSYS (exit 159, a seccomp kill) — 2, 126 and 127 never count without the words.
+- The process group is SIGKILLed at every teardown, whatever state the leader is in: session
+  expiry and daemon shutdown (the supervising task is cancelled), `process/terminate` (even
+  after the leader exited: its background jobs die with it), and the daemon's second signal.
+  `group.py` states why such a kill never reaches a stranger: the leader is reaped only after
+  its group was SIGKILLed.
+- At close, a group with nobody left besides the leader, or one already SIGKILLed, is killed
+  and the leader reaped at once. A command that exits and leaves a background job in its group
+  (`server &`) keeps it: the supervising task keeps the (zombie) leader, also after the entry
+  is forgotten, until the session ends or `process/terminate`, and kills the group then (the
+  reference too kills such a job only at expiry or shutdown).
 
 Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
 process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
@@ -27,10 +37,8 @@ process group is SIGKILLed and the child reaped under a shield, and its fds are 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import signal as signals
 from collections.abc import Awaitable, Callable
 
@@ -41,6 +49,7 @@ from ..proto import b64, methods
 from ..proto.codec import encode_notification
 from ..proto.dialect import Dialect
 from ..proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
+from . import group
 from .outputlog import NextSeqRule, OutputLog
 from .spawn import Spawned, set_window_size
 
@@ -134,8 +143,9 @@ class ManagedProcess:
     _stdin_open: bool = True
     _open_outputs: int = 0
     _outputs_done: trio.Event = attrs.field(factory=trio.Event)
-    _ended_outputs: int = 0  # output streams that reached EOF (not cut short)
     _write_ids: set[str] = attrs.field(factory=set)
+    _reaped: bool = False
+    _group_killed: trio.Event = attrs.field(factory=trio.Event)
     _denials: DenialScanner = attrs.field(factory=DenialScanner)
     sandbox_denied: bool = False
 
@@ -168,16 +178,25 @@ class ManagedProcess:
                     nursery.start_soon(self._pump, stream_name, stream)
                 nursery.start_soon(self._watch_exit)
             await self._record_close()
+            await self._spawned.aclose()
+            lingering = not self._group_killed.is_set() and await trio.to_thread.run_sync(
+                group.has_members, self.pid
+            )
+            if lingering:
+                log.info("%s left a background job: it ends with the session", self.process_id)
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._kill_and_reap()
+            await trio.sleep(self.retention)
+            self._forget(self)
+            await self._group_killed.wait()  # at once unless a job lingers
         finally:
             with trio.CancelScope(shield=True):
                 await self._kill_and_reap()
-        await trio.sleep(self.retention)
-        self._forget(self)
 
     async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
         try:
             await self._copy_output(stream_name, stream)
-            self._ended_outputs += 1
         finally:
             self._open_outputs -= 1
             if not self._open_outputs:
@@ -210,7 +229,7 @@ class ManagedProcess:
                 )
 
     async def _watch_exit(self) -> None:
-        returncode = await self._spawned.process.wait()
+        returncode = await group.wait_exited(self.pid)
         with trio.move_on_after(EXIT_DRAIN):
             await self._outputs_done.wait()
         async with self._record_lock:
@@ -244,17 +263,22 @@ class ManagedProcess:
             )
 
     async def _kill_and_reap(self) -> None:
-        # An exited leader whose output did not reach EOF left a group member holding it: kill
-        # the group too (its pgid cannot be reused while that member lives).
-        if not self.log.exited or self._ended_outputs < len(self._spawned.outputs):
-            self._kill_group(signals.SIGKILL)
+        self.kill_group()
         with trio.move_on_after(REAP_GRACE):
             await self._spawned.process.wait()
+            self._reaped = True
         await self._spawned.aclose()
 
+    def kill_group(self) -> None:
+        """SIGKILL the group, whatever state the leader is in, unless the leader was reaped
+        (then the group id may be a stranger's: `group.py`)."""
+        self._kill_group(signals.SIGKILL)
+
     def _kill_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, sig)
+        if not self._reaped:
+            group.kill(self.pid, sig)
+            if sig == signals.SIGKILL:
+                self._group_killed.set()
 
     def _wake(self) -> None:
         self._changed.set()
@@ -325,8 +349,11 @@ class ManagedProcess:
         return "accepted"
 
     def terminate(self) -> bool:
-        """SIGKILL to the process group; whether the process was still running."""
-        return self.send_signal(signals.SIGKILL)
+        """SIGKILL to the process group, also after the leader exited; whether the leader was
+        still running."""
+        running = not self.log.exited
+        self.kill_group()
+        return running
 
     def send_signal(self, sig: int) -> bool:
         if self.log.exited:

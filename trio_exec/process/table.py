@@ -6,7 +6,8 @@ Rules:
   for that start to finish (and then sees the process, or no process if the start failed).
 - A duplicate id is refused while the old entry is retained; a failed spawn registers nothing.
 - Each process's supervising task runs in the session's nursery, so the session's end kills
-  and reaps it.
+  and reaps it. The table knows every supervised process, also one whose entry was forgotten
+  but whose group still holds a background job (`kill_every_group`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ProcessTable:
     _notify: Notify
     retention: float = DEFAULT_RETENTION
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
+    _supervised: set[ManagedProcess] = attrs.field(factory=set)
 
     async def start(
         self, process_id: str, request: SpawnRequest, dialect: Dialect = Dialect.V0120
@@ -67,8 +69,22 @@ class ProcessTable:
         # Shielded: once spawned, the child must be supervised (killed and reaped at the end),
         # even if the request that started it is being cancelled.
         with trio.CancelScope(shield=True):
-            await self._nursery.start(process.supervise)
+            await self._nursery.start(self._supervise, process)
         return process
+
+    async def _supervise(
+        self, process: ManagedProcess, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        self._supervised.add(process)
+        try:
+            await process.supervise(task_status=task_status)
+        finally:
+            self._supervised.discard(process)
+
+    def kill_every_group(self) -> None:
+        """SIGKILL the group of every supervised process now (the daemon's second signal)."""
+        for process in self._supervised:
+            process.kill_group()
 
     async def get(self, process_id: str) -> ManagedProcess | None:
         """The process, waiting for an in-flight start of that id to finish."""

@@ -19,6 +19,7 @@ import attrs
 import cattrs
 
 from .errors import InvalidParams
+from .serde import invalid_type
 from .types import AbsPath
 
 PERMISSION_TYPES = ("managed", "disabled", "external")
@@ -27,34 +28,28 @@ PERMISSION_TYPES = ("managed", "disabled", "external")
 @attrs.frozen(kw_only=True)
 class SandboxContext:
     permissions: dict[str, Any]
-    cwd: str | None = None
-    workspace_roots: list[str] = attrs.field(factory=list)
+    cwd: AbsPath | None = None
+    workspace_roots: list[AbsPath] = attrs.field(factory=list)
 
     @property
     def kind(self) -> str:
         return str(self.permissions["type"])
 
 
-def _invalid_type(value: object, expected: str) -> InvalidParams:
-    from .convert import describe
-
-    return InvalidParams(f"invalid type: {describe(value)}, expected {expected}")
-
-
 def _list(value: object) -> list[object]:
     if not isinstance(value, list):
-        raise _invalid_type(value, "a sequence")
+        raise invalid_type(value, "a sequence")
     return value
 
 
 def decode(conv: cattrs.Converter, value: object) -> SandboxContext:
     if not isinstance(value, dict):
-        raise _invalid_type(value, "struct FileSystemSandboxContext")
+        raise invalid_type(value, "struct FileSystemSandboxContext")
     if "permissions" not in value:
         raise InvalidParams("missing field `permissions`")
     permissions = value["permissions"]
     if not isinstance(permissions, dict):
-        raise _invalid_type(permissions, "internally tagged enum PermissionProfile")
+        raise invalid_type(permissions, "internally tagged enum PermissionProfile")
     kind = permissions.get("type")
     if kind is None:
         raise InvalidParams("missing field `type`")

@@ -9,9 +9,10 @@ Rules:
   filesystem) and the params, and return a result object. Work that must happen after the
   response is queued (publishing a process, opening a resumed session's notifications) is
   registered with `ctx.after_reply`.
-- Each request runs inside a `dialect.scope`: the dialect is detected from the method and the
-  raw params' member names before structuring, refined by the path members while structuring
-  (`proto/dialect.py` states the rule), and read by the handlers through `dialect.current()`.
+- Each request's form (`proto/dialect.py` states the rule): its dialect is detected from the
+  method and the raw params' member names before structuring, the params are structured by the
+  converter of that dialect, and the form is read from the detected dialect and the structured
+  params' path members. It is put on the `CallContext` (`ctx.form`) before the handler runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import trio
 
 from . import __version__, hostenv
 from .fs.handlers import FS_HANDLERS
+from .fs.handlers import Handler as FsHandler
 from .fs.handles import FileHandles
 from .fs.local import LocalFilesystem
 from .fs.policy import ServerPaths
@@ -92,6 +94,8 @@ class ConnectionState:
 @attrs.define(eq=False)
 class CallContext:
     conn: ConnectionState
+    #: The request's dialect and path form, set by `call` once the params are structured.
+    form: dialect.RequestForm = dialect.PLAIN
     _after_reply: list[Callable[[], None]] = attrs.field(factory=list)
 
     @property
@@ -174,9 +178,9 @@ async def handle_fs_close(ctx: CallContext, params: FsCloseParams) -> EmptyResul
     return EmptyResult()
 
 
-def _with_filesystem(fs_handler: Callable[[LocalFilesystem, Any], Awaitable[Any]]) -> Handler:
+def _with_filesystem(fs_handler: FsHandler) -> Handler:
     async def handler(ctx: CallContext, params: Any) -> Any:
-        return await fs_handler(ctx.fs, params)
+        return await fs_handler(ctx.fs, params, ctx.form)
 
     return handler
 
@@ -207,12 +211,12 @@ async def call(ctx: CallContext, method: str, raw_params: Any) -> Any:
     handler = HANDLERS.get(method)
     if spec is None or handler is None:
         raise errors.method_not_found(method)
-    form = dialect.detect(raw_params, method_is_v0169=spec.v0169_only)
-    with dialect.scope(form):
-        params: Any = structure_params(raw_params, spec.params)
-        if spec.service is not None:
-            check_gate(ctx.conn, spec.service)
-        result = await handler(ctx, params)
+    spoken = dialect.detect(raw_params, method_is_v0169=spec.v0169_only)
+    params: Any = structure_params(raw_params, spec.params, spoken)
+    ctx.form = dialect.form(spoken, params)
+    if spec.service is not None:
+        check_gate(ctx.conn, spec.service)
+    result = await handler(ctx, params)
     return unstructure(result)
 
 

@@ -25,9 +25,9 @@ import posixpath
 from typing import Any
 
 from trio_exec.proto import uri
-from trio_exec.proto.convert import normalize_abs_path
 from trio_exec.proto.errors import InternalError
 from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.proto.serde import normalize_abs_path
 
 from .policy import Access, ServerPaths, is_within, resolve
 

@@ -4,10 +4,11 @@ Rule: handlers only translate. Defaults of absent members (`fs/remove`: recursiv
 `fs/createDirectory`: recursive) and base64 live here; every filesystem decision lives in
 `LocalFilesystem`. Base64 work on large payloads runs in a worker thread, like the I/O.
 
-Dialects (`proto/dialect.py`): a 0.169-dialect request has its `sandbox` context honoured and
-its `sandboxPolicy` ignored (a 0.120 one the reverse), gets the 0.169 behaviours (detailed
-metadata, dangling entries omitted, a read of anything but a regular file refused with
--32600), and paths in its result (`fs/canonicalize`) in the form it sent them.
+Dialects (`proto/dialect.py`): each handler gets the request's form (the dispatcher passes
+`ctx.form`; a call from outside a request is a 0.120 one). A 0.169-dialect request has its
+`sandbox` context honoured and its `sandboxPolicy` ignored (a 0.120 one the reverse), gets the
+0.169 behaviours (detailed metadata, dangling entries omitted, a read of anything but a regular file refused
+with -32600), and paths in its result (`fs/canonicalize`, `fs/walk`) in the form it sent them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, Protocol
 
 import trio
 
-from trio_exec.proto import b64, dialect
+from trio_exec.proto import b64
 from trio_exec.proto import methods as m
 from trio_exec.proto.codec import Spliced
+from trio_exec.proto.dialect import PLAIN, RequestForm
 from trio_exec.proto.errors import InvalidRequest
 from trio_exec.proto.fs_messages import (
     FsCanonicalizeParams,
@@ -59,15 +61,11 @@ class _HasSandboxes(Protocol):
     def sandbox(self) -> SandboxContext | None: ...
 
 
-def _sandboxes(params: _HasSandboxes) -> dict[str, Any]:
+def _sandboxes(params: _HasSandboxes, form: RequestForm) -> dict[str, Any]:
     """The sandbox keyword arguments of a `LocalFilesystem` call, for the request's dialect."""
-    if dialect.current().is_v0169:
+    if form.is_v0169:
         return {"context": params.sandbox}
     return {"sandbox": params.sandbox_policy}
-
-
-def _v0169() -> bool:
-    return dialect.current().is_v0169
 
 
 def _default(value: bool | None, default: bool) -> bool:
@@ -75,11 +73,13 @@ def _default(value: bool | None, default: bool) -> bool:
 
 
 async def read_file(
-    fs: LocalFilesystem, params: FsReadFileParams
+    fs: LocalFilesystem, params: FsReadFileParams, form: RequestForm = PLAIN
 ) -> FsReadFileResult | FsReadFileSplicedResult:
     """A large file's base64 is made in a worker thread, as bytes the codec splices into the
     reply: the event loop never touches the text (see `codec.Spliced`)."""
-    data = await fs.read_file(params.path, regular_only=_v0169(), **_sandboxes(params))
+    data = await fs.read_file(
+        params.path, regular_only=form.is_v0169, **_sandboxes(params, form)
+    )
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
     encoded = await trio.to_thread.run_sync(b64.encode_bytes, data, abandon_on_cancel=True)
@@ -93,63 +93,77 @@ def _decode_payload(text: str) -> bytes:
         raise InvalidRequest(f"fs/writeFile requires valid base64 dataBase64: {exc}") from None
 
 
-async def write_file(fs: LocalFilesystem, params: FsWriteFileParams) -> EmptyResult:
+async def write_file(
+    fs: LocalFilesystem, params: FsWriteFileParams, form: RequestForm = PLAIN
+) -> EmptyResult:
     if len(params.data_base64) < THREAD_CODEC_BYTES:
         data = _decode_payload(params.data_base64)
     else:
         data = await trio.to_thread.run_sync(
             _decode_payload, params.data_base64, abandon_on_cancel=True
         )
-    await fs.write_file(params.path, data, **_sandboxes(params))
+    await fs.write_file(params.path, data, **_sandboxes(params, form))
     return EmptyResult()
 
 
-async def create_directory(fs: LocalFilesystem, params: FsCreateDirectoryParams) -> EmptyResult:
+async def create_directory(
+    fs: LocalFilesystem, params: FsCreateDirectoryParams, form: RequestForm = PLAIN
+) -> EmptyResult:
     await fs.create_directory(
         params.path,
         recursive=_default(params.recursive, True),
-        **_sandboxes(params),
+        **_sandboxes(params, form),
     )
     return EmptyResult()
 
 
-async def get_metadata(fs: LocalFilesystem, params: FsGetMetadataParams) -> FsGetMetadataResult:
-    return await fs.get_metadata(params.path, detailed=_v0169(), **_sandboxes(params))
+async def get_metadata(
+    fs: LocalFilesystem, params: FsGetMetadataParams, form: RequestForm = PLAIN
+) -> FsGetMetadataResult:
+    return await fs.get_metadata(params.path, detailed=form.is_v0169, **_sandboxes(params, form))
 
 
 async def read_directory(
-    fs: LocalFilesystem, params: FsReadDirectoryParams
+    fs: LocalFilesystem, params: FsReadDirectoryParams, form: RequestForm = PLAIN
 ) -> FsReadDirectoryResult:
-    entries = await fs.read_directory(params.path, omit_dangling=_v0169(), **_sandboxes(params))
+    entries = await fs.read_directory(
+        params.path, omit_dangling=form.is_v0169, **_sandboxes(params, form)
+    )
     return FsReadDirectoryResult(entries=entries)
 
 
-async def remove(fs: LocalFilesystem, params: FsRemoveParams) -> EmptyResult:
+async def remove(
+    fs: LocalFilesystem, params: FsRemoveParams, form: RequestForm = PLAIN
+) -> EmptyResult:
     await fs.remove(
         params.path,
         recursive=_default(params.recursive, True),
         force=_default(params.force, True),
-        **_sandboxes(params),
+        **_sandboxes(params, form),
     )
     return EmptyResult()
 
 
-async def copy(fs: LocalFilesystem, params: FsCopyParams) -> EmptyResult:
+async def copy(fs: LocalFilesystem, params: FsCopyParams, form: RequestForm = PLAIN) -> EmptyResult:
     await fs.copy(
         params.source_path,
         params.destination_path,
         recursive=params.recursive,
-        **_sandboxes(params),
+        **_sandboxes(params, form),
     )
     return EmptyResult()
 
 
-async def canonicalize(fs: LocalFilesystem, params: FsCanonicalizeParams) -> FsPathResult:
+async def canonicalize(
+    fs: LocalFilesystem, params: FsCanonicalizeParams, form: RequestForm = PLAIN
+) -> FsPathResult:
     resolved = await fs.canonicalize(params.path, context=params.sandbox)
-    return FsPathResult(path=dialect.current().path_out(resolved))
+    return FsPathResult(path=form.path_out(resolved))
 
 
-async def walk(fs: LocalFilesystem, params: FsWalkParams) -> FsWalkResult:
+async def walk(
+    fs: LocalFilesystem, params: FsWalkParams, form: RequestForm = PLAIN
+) -> FsWalkResult:
     options = params.options
     limits = WalkLimits(
         max_depth=options.max_depth,
@@ -159,7 +173,6 @@ async def walk(fs: LocalFilesystem, params: FsWalkParams) -> FsWalkResult:
         prune_hidden_directories=options.prune_hidden_directories,
     )
     outcome = await fs.walk(params.path, limits, context=params.sandbox)
-    form = dialect.current()
     return FsWalkResult(
         entries=[FsWalkEntry(path=form.path_out(p), kind=k) for p, k in outcome.entries],
         errors=[FsWalkError(path=form.path_out(p), message=m) for p, m in outcome.errors],
@@ -167,7 +180,7 @@ async def walk(fs: LocalFilesystem, params: FsWalkParams) -> FsWalkResult:
     )
 
 
-Handler = Callable[[LocalFilesystem, Any], Awaitable[object]]
+Handler = Callable[[LocalFilesystem, Any, RequestForm], Awaitable[object]]
 
 FS_HANDLERS: dict[str, Handler] = {
     m.FS_READ_FILE: read_file,

@@ -31,7 +31,6 @@ from collections import deque
 
 import attrs
 
-from trio_exec.proto.convert import normalize_abs_path
 from trio_exec.proto.errors import InvalidRequest
 from trio_exec.proto.sandbox import (
     DangerFullAccess,
@@ -42,6 +41,7 @@ from trio_exec.proto.sandbox import (
     SandboxPolicy,
     WorkspaceWrite,
 )
+from trio_exec.proto.serde import normalize_abs_path
 
 #: Linux's MAXSYMLINKS: more links than this in one resolution is a loop.
 MAX_SYMLINKS = 40

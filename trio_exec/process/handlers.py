@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..fs.policy import ServerPaths
-from ..proto import b64, dialect, errors, methods
+from ..proto import b64, errors, methods
 from ..proto import process_messages as m
 from . import confine
 from .envpolicy import build_environment
@@ -40,7 +40,7 @@ async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStar
         m.check_thread_id(params.metadata.thread_id)
     if not params.argv:
         raise errors.InvalidParams("argv must not be empty")
-    form = dialect.current()
+    form = ctx.form
     plan = None
     if form.is_v0169 and params.sandbox is not None:
         context = params.sandbox

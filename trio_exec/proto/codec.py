@@ -25,6 +25,7 @@ import attrs
 import orjson
 
 from .errors import InvalidRequest, ParseError, RpcError
+from .types import Spliced as Spliced  # defined with the other wire value types
 
 Id = int | str
 
@@ -111,15 +112,6 @@ def decode(frame: str | bytes) -> Message:
     raise DecodeError(
         InvalidRequest("message is neither a request, a notification nor a response"), reply_id
     )
-
-
-class Spliced:
-    """A JSON string value given as bytes that need no escaping (base64 text)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: bytes) -> None:
-        self.text = text
 
 
 @attrs.frozen

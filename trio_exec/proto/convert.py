@@ -1,4 +1,5 @@
-"""The one cattrs converter between wire JSON values and the attrs message classes.
+"""The cattrs converters between wire JSON values and the attrs message classes (one per
+dialect, made by one factory).
 
 Rules:
 - Python fields are snake_case; the wire name is the camelCase of the field name unless the
@@ -12,19 +13,23 @@ Rules:
 - "Absent" and "null" are the same for `X | None` fields; a field with `omit_if_none` metadata
   is left out of an unstructured result when it is None (the additive extension members).
 - Path members (`AbsPath`, `CwdPath`) accept both dialects' forms, per member: a `file:` URI
-  or a plain path; each one tells `dialect.note_path` which form it was, and a refused one gets
-  the text of the request's dialect (see `proto/dialect.py`).
+  (structured as a `UriPath`) or a plain path (a plain `str`); a refused one gets the text of
+  the request's dialect (see `proto/dialect.py`). There are two converters, one per dialect,
+  made by one factory and differing only there: `structure_params` takes the dialect known
+  before structuring. In the 0.120 converter, the members of an object that follow a member
+  holding a URI are structured by the 0.169 converter (the dialect as known when they are
+  parsed). Structuring has no side effect: the request's form is read from the result.
 - A message class may name its Rust counterpart with `__rust_name__` and its field count with
   `__rust_len__` (only the error texts use them); `__rust_required_len__` is how many leading
   elements its array form needs when serde has defaults for the trailing fields.
 
-Nothing here imports trio.
+The converters are built above the message modules (`messages.py` registers their hooks);
+nothing in them imports this module. Nothing here imports trio.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import posixpath
 import types
 import typing
@@ -34,11 +39,11 @@ from typing import Any
 import attrs
 import cattrs
 
-from . import dialect, uri
+from . import dialect, messages, uri
+from .dialect import Dialect
 from .errors import InvalidParams
-from .types import INT_RANGES, AbsPath, CwdPath
-
-RELATIVE_PATH_TEXT = "AbsolutePathBuf deserialized without a base path"
+from .serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
+from .types import INT_RANGES, AbsPath, CwdPath, Spliced, UriPath
 
 
 def camel(name: str) -> str:
@@ -48,44 +53,6 @@ def camel(name: str) -> str:
 
 def wire_name(field: attrs.Attribute[Any]) -> str:
     return str(field.metadata.get("wire", camel(field.name)))
-
-
-def describe(value: object) -> str:
-    """serde's `Unexpected` text for a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        if value > 2**64 - 1 or value < -(2**63):
-            return f"floating point `{float(value)!r}`"
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value!r}`"
-    if isinstance(value, str):
-        return f"string {json.dumps(value, ensure_ascii=False)}"
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
-
-
-def invalid_type(value: object, expected: str) -> InvalidParams:
-    return InvalidParams(f"invalid type: {describe(value)}, expected {expected}")
-
-
-def normalize_abs_path(path: str) -> str:
-    """Lexical normalisation, as the reference does before the kernel sees the path:
-    `.` and empty parts dropped, `..` removes the previous part (never above `/`)."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 def _structure_str(value: object, _: object) -> str:
@@ -115,31 +82,27 @@ def _int_hook(kind: object) -> Callable[[object, object], int]:
     return structure
 
 
-def _structure_abs_path(value: object, _: object) -> str:
+def _structure_abs_path(v0169: bool, value: object, _: object) -> str:
     if not isinstance(value, str):
         raise invalid_type(value, "path string")
     if uri.is_uri(value):
         path = uri.from_uri(value)
-        dialect.note_path(is_uri=True)
-        return normalize_abs_path(path)
+        return UriPath(normalize_abs_path(path))
     if not posixpath.isabs(value):
-        if dialect.current().is_v0169:
+        if v0169:
             raise uri.parse_scheme_error(value)
         raise InvalidParams(RELATIVE_PATH_TEXT)
-    dialect.note_path(is_uri=False)
     return normalize_abs_path(value)
 
 
-def _structure_cwd_path(value: object, _: object) -> str:
+def _structure_cwd_path(v0169: bool, value: object, _: object) -> str:
     if not isinstance(value, str):
         raise invalid_type(value, "a string")
     if uri.is_uri(value):
         path = uri.from_uri(value)
-        dialect.note_path(is_uri=True)
-        return normalize_abs_path(path)
-    if dialect.current().is_v0169 and not posixpath.isabs(value):
+        return UriPath(normalize_abs_path(path))
+    if v0169 and not posixpath.isabs(value):
         raise uri.parse_scheme_error(value)
-    dialect.note_path(is_uri=False)
     return value
 
 
@@ -156,16 +119,21 @@ def _is_list(tp: object) -> bool:
     return typing.get_origin(tp) is list
 
 
-def make_converter() -> cattrs.Converter:
-    """Build the converter. Message modules register their own special hooks (tagged unions)
-    through `register_message_hooks`, called here, so there is exactly one converter."""
+def make_converter(
+    spoken: Dialect, after_uri: cattrs.Converter | None = None
+) -> cattrs.Converter:
+    """Build the converter of the dialect `spoken`. Message modules register their own special
+    hooks (tagged unions) through `register_message_hooks`, called here, so both converters
+    are made the same way. `after_uri` (the 0.169 converter, for the 0.120 one) structures the
+    members of an object that follow a member holding a URI."""
     conv = cattrs.Converter()
+    v0169 = spoken is Dialect.V0169
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(bool, _structure_bool)
     for kind in INT_RANGES:
         conv.register_structure_hook(kind, _int_hook(kind))
-    conv.register_structure_hook(AbsPath, _structure_abs_path)
-    conv.register_structure_hook(CwdPath, _structure_cwd_path)
+    conv.register_structure_hook(AbsPath, functools.partial(_structure_abs_path, v0169))
+    conv.register_structure_hook(CwdPath, functools.partial(_structure_cwd_path, v0169))
 
     def structure_optional(value: object, tp: object) -> object:
         if value is None:
@@ -188,24 +156,27 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(_is_optional, structure_optional)
     conv.register_structure_hook_func(_is_str_map, structure_map)
     conv.register_structure_hook_func(_is_list, structure_list)
-    conv.register_structure_hook_factory(attrs.has, functools.partial(_attrs_structure_hook, conv))
+    conv.register_structure_hook_factory(
+        attrs.has, functools.partial(_attrs_structure_hook, conv, after_uri)
+    )
     conv.register_unstructure_hook_factory(
         attrs.has, functools.partial(_attrs_unstructure_hook, conv)
     )
-
-    from .codec import Spliced
-
     conv.register_unstructure_hook(Spliced, lambda value: value)  # the codec splices it in
-
-    from . import messages  # registers the tagged unions of the message modules
-
     messages.register_message_hooks(conv)
     return conv
 
 
-def _attrs_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[object, object], Any]:
+def _attrs_structure_hook(
+    conv: cattrs.Converter, after_uri: cattrs.Converter | None, cls: type
+) -> Callable[[object, object], Any]:
     attrs.resolve_types(cls)
     fields = attrs.fields(cls)
+    #: The path-bearing members: after one holding a URI, `after_uri` structures the rest.
+    finders: dict[str, dialect.PathFinder] = {}
+    if after_uri is not None:
+        finders = {f.name: finder for f in fields if (finder := dialect.path_finder(f.type))}
+    then = after_uri or conv
     by_wire = {wire_name(f): f for f in fields}
     rust_name = getattr(cls, "__rust_name__", cls.__name__)
     rust_len = getattr(cls, "__rust_len__", len(fields))
@@ -224,11 +195,15 @@ def _attrs_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[object
         if not isinstance(value, dict):
             raise invalid_type(value, expected)
         kwargs: dict[str, object] = {}
+        member_conv = conv
         for key, item in value.items():
             field = by_wire.get(key)
             if field is None or field.name in kwargs:
                 continue
-            kwargs[field.name] = conv.structure(item, field.type)
+            member = kwargs[field.name] = member_conv.structure(item, field.type)
+            finder = finders.get(field.name)
+            if finder is not None and dialect.has_uri_path(member, finder):
+                member_conv = then
         for field in fields:
             if field.name not in kwargs and field.default is attrs.NOTHING:
                 if _is_optional(field.type):
@@ -256,16 +231,20 @@ def _attrs_unstructure_hook(conv: cattrs.Converter, cls: type) -> Callable[[Any]
     return unstructure
 
 
-CONVERTER = make_converter()
+_CONVERTER_0169 = make_converter(Dialect.V0169)
+#: The 0.120 dialect's converter: the one for results, notifications and lone values.
+CONVERTER = make_converter(Dialect.V0120, after_uri=_CONVERTER_0169)
+CONVERTERS = {Dialect.V0120: CONVERTER, Dialect.V0169: _CONVERTER_0169}
 
 
 T = typing.TypeVar("T")
 
 
-def structure_params(params: object, cls: type[T]) -> T:
-    """Params of a request → its message class, or `InvalidParams` with the serde text."""
+def structure_params(params: object, cls: type[T], spoken: Dialect = Dialect.V0120) -> T:
+    """Params of a request → its message class, or `InvalidParams` with the serde text of
+    the dialect `spoken` (the one known before structuring, `dialect.detect`)."""
     try:
-        return CONVERTER.structure(params, cls)
+        return CONVERTERS[spoken].structure(params, cls)
     except InvalidParams:
         raise
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:  # pragma: no cover

@@ -17,11 +17,11 @@ import attrs
 import cattrs
 
 from . import sandbox, sandbox_context
-from .codec import Spliced
 from .errors import InvalidParams
 from .sandbox import SandboxPolicy
 from .sandbox_context import SandboxContext
-from .types import U64, AbsPath, Usize, omit_if_none
+from .serde import invalid_type
+from .types import U64, AbsPath, Spliced, Usize, omit_if_none
 
 
 @attrs.frozen(kw_only=True)
@@ -192,15 +192,13 @@ OPEN_MODES = ("read", "replace")
 
 
 def _structure_open_mode(value: object, _: object) -> str:
-    from .convert import describe
-
     if isinstance(value, dict) and len(value) == 1:
         ((name, content),) = value.items()
         if name in OPEN_MODES and content is not None:
-            raise InvalidParams(f"invalid type: {describe(content)}, expected unit")
+            raise invalid_type(content, "unit")
         value = name
     if not isinstance(value, str):
-        raise InvalidParams(f"invalid type: {describe(value)}, expected string or map")
+        raise invalid_type(value, "string or map")
     if value not in OPEN_MODES:
         raise InvalidParams(f"unknown variant `{value}`, expected `read` or `replace`")
     return value

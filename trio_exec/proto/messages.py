@@ -1,4 +1,7 @@
-"""All message classes, re-exported, and the registration of their special converter hooks."""
+"""All message classes, re-exported, and the registration of their special converter hooks.
+
+Above the message modules and below the converter (`convert.py` calls `register_message_hooks`
+for each converter it builds)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,15 @@
-"""Method names and the one method table: name → (params class, gating service).
+"""Method names and the one method table: name → (params class, result type, gating service).
 
 Rule: a method exists on the wire iff it is in `METHODS`; everything else answers -32601.
+The result type is what the method answers on success (a message class, or a plain map for the
+`environment*` methods, whose results are built by `trio_exec/hostenv.py`).
 The gating service names the text of the handshake errors ("exec" or "filesystem"); None means
 the method is allowed before the handshake completes (only `initialize`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import attrs
 
@@ -51,10 +55,15 @@ FILESYSTEM = "filesystem"
 ENVIRONMENT = "environment info"
 
 
+#: The result type of the methods that answer a plain JSON map.
+PLAIN_MAP = dict[str, Any]
+
+
 @attrs.frozen
 class MethodSpec:
     name: str
     params: type
+    result: Any
     service: str | None
     #: Part of the reference's 0.120 method set (the others are trio-exec extensions).
     reference: bool = True
@@ -65,32 +74,48 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
-        MethodSpec(INITIALIZE, m.InitializeParams, None),
-        MethodSpec(PROCESS_START, m.ProcessStartParams, EXEC),
-        MethodSpec(PROCESS_READ, m.ProcessReadParams, EXEC),
-        MethodSpec(PROCESS_WRITE, m.ProcessWriteParams, EXEC),
-        MethodSpec(PROCESS_TERMINATE, m.ProcessTerminateParams, EXEC),
-        MethodSpec(PROCESS_SIGNAL, m.ProcessSignalParams, EXEC, reference=False),
-        MethodSpec(PROCESS_RESIZE, m.ProcessResizeParams, EXEC, reference=False),
-        MethodSpec(PROCESS_LIST, m.ProcessListParams, EXEC, reference=False),
-        MethodSpec(FS_READ_FILE, m.FsReadFileParams, FILESYSTEM),
-        MethodSpec(FS_WRITE_FILE, m.FsWriteFileParams, FILESYSTEM),
-        MethodSpec(FS_CREATE_DIRECTORY, m.FsCreateDirectoryParams, FILESYSTEM),
-        MethodSpec(FS_GET_METADATA, m.FsGetMetadataParams, FILESYSTEM),
-        MethodSpec(FS_READ_DIRECTORY, m.FsReadDirectoryParams, FILESYSTEM),
-        MethodSpec(FS_REMOVE, m.FsRemoveParams, FILESYSTEM),
-        MethodSpec(FS_COPY, m.FsCopyParams, FILESYSTEM),
-        MethodSpec(ENVIRONMENT_INFO, m.IgnoredParams, ENVIRONMENT, v0169_only=True),
-        MethodSpec(ENVIRONMENT_STATUS, m.IgnoredParams, ENVIRONMENT, v0169_only=True),
+        MethodSpec(INITIALIZE, m.InitializeParams, m.InitializeResult, None),
+        MethodSpec(PROCESS_START, m.ProcessStartParams, m.ProcessStartResult, EXEC),
+        MethodSpec(PROCESS_READ, m.ProcessReadParams, m.ProcessReadResult, EXEC),
+        MethodSpec(PROCESS_WRITE, m.ProcessWriteParams, m.ProcessWriteResult, EXEC),
+        MethodSpec(PROCESS_TERMINATE, m.ProcessTerminateParams, m.ProcessRunningResult, EXEC),
         MethodSpec(
-            ENVIRONMENT_CONFIG_READ, m.EnvironmentConfigReadParams, ENVIRONMENT, v0169_only=True
+            PROCESS_SIGNAL, m.ProcessSignalParams, m.ProcessRunningResult,
+            EXEC, reference=False,
         ),
-        MethodSpec(FS_WATCH_MISSING, m.FsWatchMissingParams, FILESYSTEM, v0169_only=True),
-        MethodSpec(FS_CANONICALIZE, m.FsCanonicalizeParams, FILESYSTEM, v0169_only=True),
-        MethodSpec(FS_WALK, m.FsWalkParams, FILESYSTEM, v0169_only=True),
-        MethodSpec(FS_OPEN, m.FsOpenParams, FILESYSTEM, v0169_only=True),
-        MethodSpec(FS_READ_BLOCK, m.FsReadBlockParams, FILESYSTEM, v0169_only=True),
-        MethodSpec(FS_WRITE_BLOCK, m.FsWriteBlockParams, FILESYSTEM, v0169_only=True),
-        MethodSpec(FS_CLOSE, m.FsCloseParams, FILESYSTEM, v0169_only=True),
+        MethodSpec(PROCESS_RESIZE, m.ProcessResizeParams, m.EmptyResult, EXEC, reference=False),
+        MethodSpec(PROCESS_LIST, m.ProcessListParams, m.ProcessListResult, EXEC, reference=False),
+        MethodSpec(FS_READ_FILE, m.FsReadFileParams, m.FsReadFileResult, FILESYSTEM),
+        MethodSpec(FS_WRITE_FILE, m.FsWriteFileParams, m.EmptyResult, FILESYSTEM),
+        MethodSpec(FS_CREATE_DIRECTORY, m.FsCreateDirectoryParams, m.EmptyResult, FILESYSTEM),
+        MethodSpec(FS_GET_METADATA, m.FsGetMetadataParams, m.FsGetMetadataResult, FILESYSTEM),
+        MethodSpec(FS_READ_DIRECTORY, m.FsReadDirectoryParams, m.FsReadDirectoryResult, FILESYSTEM),
+        MethodSpec(FS_REMOVE, m.FsRemoveParams, m.EmptyResult, FILESYSTEM),
+        MethodSpec(FS_COPY, m.FsCopyParams, m.EmptyResult, FILESYSTEM),
+        MethodSpec(ENVIRONMENT_INFO, m.IgnoredParams, PLAIN_MAP, ENVIRONMENT, v0169_only=True),
+        MethodSpec(ENVIRONMENT_STATUS, m.IgnoredParams, PLAIN_MAP, ENVIRONMENT, v0169_only=True),
+        MethodSpec(
+            ENVIRONMENT_CONFIG_READ, m.EnvironmentConfigReadParams, PLAIN_MAP,
+            ENVIRONMENT, v0169_only=True,
+        ),
+        MethodSpec(
+            FS_WATCH_MISSING, m.FsWatchMissingParams, m.FsWatchMissingResult,
+            FILESYSTEM, v0169_only=True,
+        ),
+        MethodSpec(
+            FS_CANONICALIZE, m.FsCanonicalizeParams, m.FsPathResult,
+            FILESYSTEM, v0169_only=True,
+        ),
+        MethodSpec(FS_WALK, m.FsWalkParams, m.FsWalkResult, FILESYSTEM, v0169_only=True),
+        MethodSpec(FS_OPEN, m.FsOpenParams, m.FsHandleResult, FILESYSTEM, v0169_only=True),
+        MethodSpec(
+            FS_READ_BLOCK, m.FsReadBlockParams, m.FsReadBlockResult,
+            FILESYSTEM, v0169_only=True,
+        ),
+        MethodSpec(
+            FS_WRITE_BLOCK, m.FsWriteBlockParams, m.EmptyResult,
+            FILESYSTEM, v0169_only=True,
+        ),
+        MethodSpec(FS_CLOSE, m.FsCloseParams, m.EmptyResult, FILESYSTEM, v0169_only=True),
     )
 }

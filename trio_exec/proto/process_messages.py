@@ -15,6 +15,7 @@ import cattrs
 
 from .errors import InvalidParams
 from .sandbox_context import SandboxContext
+from .serde import invalid_type
 from .types import I32, U16, U64, CwdPath, Usize, omit_if_none
 
 
@@ -200,12 +201,10 @@ _LITERAL_INHERIT = ("core", "all", "none")
 
 def _structure_inherit(value: object, _: object) -> str:
     if not isinstance(value, str) or value not in _LITERAL_INHERIT:
-        from .convert import describe
-
         if isinstance(value, str):
             expected = ", ".join(f"`{v}`" for v in _LITERAL_INHERIT)
             raise InvalidParams(f"unknown variant `{value}`, expected one of {expected}")
-        raise InvalidParams(f"invalid type: {describe(value)}, expected string or map")
+        raise invalid_type(value, "string or map")
     return value
 
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .errors import InvalidParams
+from .serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
 
 T = TypeVar("T")
 
@@ -96,19 +97,6 @@ class WorkspaceWrite(SandboxPolicy):
 # --- serde's texts ---------------------------------------------------------------------------
 
 
-def _invalid_type(value: object, expected: str) -> InvalidParams:
-    # Imported here: `convert` builds the converter at import time, which imports this module.
-    from .convert import invalid_type
-
-    return invalid_type(value, expected)
-
-
-def _relative_path() -> InvalidParams:
-    from .convert import RELATIVE_PATH_TEXT
-
-    return InvalidParams(RELATIVE_PATH_TEXT)
-
-
 def _one_of(names: Sequence[str]) -> str:
     quoted = [f"`{name}`" for name in names]
     if len(quoted) == 2:
@@ -129,21 +117,19 @@ def _elements(count: int) -> str:
 
 def _bool(value: object) -> bool:
     if not isinstance(value, bool):
-        raise _invalid_type(value, "a boolean")
+        raise invalid_type(value, "a boolean")
     return value
 
 
 def _abs_paths(value: object) -> tuple[str, ...]:
-    from .convert import normalize_abs_path
-
     if not isinstance(value, list):
-        raise _invalid_type(value, "a sequence")
+        raise invalid_type(value, "a sequence")
     roots: list[str] = []
     for item in value:
         if not isinstance(item, str):
-            raise _invalid_type(item, "path string")
+            raise invalid_type(item, "path string")
         if not posixpath.isabs(item):
-            raise _relative_path()
+            raise InvalidParams(RELATIVE_PATH_TEXT)
         roots.append(normalize_abs_path(item))
     return tuple(roots)
 
@@ -161,9 +147,9 @@ def _network_access(value: object) -> NetworkAccess:
         if name not in _NETWORK_NAMES:
             raise _unknown_variant(name, _NETWORK_NAMES)
         if unit is not None:
-            raise _invalid_type(unit, "unit")
+            raise invalid_type(unit, "unit")
     else:
-        raise _invalid_type(value, "string or map")
+        raise invalid_type(value, "string or map")
     if name not in _NETWORK_NAMES:
         raise _unknown_variant(name, _NETWORK_NAMES)
     return NetworkAccess(name)
@@ -184,7 +170,7 @@ def _split_tagged(value: object, enum_name: str) -> tuple[object, dict[str, Any]
         if not value:
             raise InvalidParams(f"missing field `{TAG}`")
         return value[0], value[1:]
-    raise _invalid_type(value, f"internally tagged enum {enum_name}")
+    raise invalid_type(value, f"internally tagged enum {enum_name}")
 
 
 def _variant_name(tag: object, names: Sequence[str], *, by_index: bool) -> str:
@@ -199,7 +185,7 @@ def _variant_name(tag: object, names: Sequence[str], *, by_index: bool) -> str:
                 f"invalid value: integer `{tag}`, expected variant index 0 <= i < {len(names)}"
             )
         return names[tag]
-    raise _invalid_type(tag, "variant identifier")
+    raise invalid_type(tag, "variant identifier")
 
 
 def _members(content: dict[str, Any] | list[Any], members: Sequence[Member]) -> dict[str, Any]:

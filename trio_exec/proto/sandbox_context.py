@@ -25,6 +25,7 @@ import attrs
 import cattrs
 
 from .errors import InvalidParams
+from .serde import invalid_type
 from .types import AbsPath
 
 PERMISSION_TYPES = ("managed", "disabled", "external")
@@ -36,8 +37,8 @@ WINDOWS_SANDBOX_LEVELS = ("disabled", "restricted-token", "elevated", "mxc")
 @attrs.frozen(kw_only=True)
 class SandboxContext:
     permissions: dict[str, Any]
-    cwd: str | None = None
-    workspace_roots: list[str] = attrs.field(factory=list)
+    cwd: AbsPath | None = None
+    workspace_roots: list[AbsPath] = attrs.field(factory=list)
     windows_sandbox_level: str = "disabled"
 
     @property
@@ -45,15 +46,9 @@ class SandboxContext:
         return str(self.permissions["type"])
 
 
-def _invalid_type(value: object, expected: str) -> InvalidParams:
-    from .convert import describe
-
-    return InvalidParams(f"invalid type: {describe(value)}, expected {expected}")
-
-
 def _list(value: object) -> list[object]:
     if not isinstance(value, list):
-        raise _invalid_type(value, "a sequence")
+        raise invalid_type(value, "a sequence")
     return value
 
 
@@ -62,7 +57,7 @@ def _variant(value: object, variants: tuple[str, ...], *, tagged: bool = False) 
     string (a non-string is ``expected string or map``); an internal tag is shown as it is."""
     if not isinstance(value, str):
         if not tagged:
-            raise _invalid_type(value, "string or map")
+            raise invalid_type(value, "string or map")
         value = str(value)
     if value in variants:
         return value
@@ -81,7 +76,7 @@ def _required(mapping: dict[str, Any], name: str) -> object:
 
 def _check_file_system(value: object) -> None:
     if not isinstance(value, dict):
-        raise _invalid_type(value, "internally tagged enum FileSystemSandboxPolicy")
+        raise invalid_type(value, "internally tagged enum FileSystemSandboxPolicy")
     kind = _variant(_required(value, "type"), FILE_SYSTEM_TYPES, tagged=True)
     if kind == "restricted":
         _list(_required(value, "entries"))
@@ -89,7 +84,7 @@ def _check_file_system(value: object) -> None:
 
 def _check_permissions(permissions: object) -> None:
     if not isinstance(permissions, dict):
-        raise _invalid_type(permissions, "internally tagged enum PermissionProfile")
+        raise invalid_type(permissions, "internally tagged enum PermissionProfile")
     kind = _variant(_required(permissions, "type"), PERMISSION_TYPES, tagged=True)
     if kind == "managed":
         _check_file_system(_required(permissions, "file_system"))
@@ -99,7 +94,7 @@ def _check_permissions(permissions: object) -> None:
 
 def decode(conv: cattrs.Converter, value: object) -> SandboxContext:
     if not isinstance(value, dict):
-        raise _invalid_type(value, "struct FileSystemSandboxContext")
+        raise invalid_type(value, "struct FileSystemSandboxContext")
     if "permissions" in value:
         _check_permissions(value["permissions"])
     if "windowsSandboxLevel" in value:

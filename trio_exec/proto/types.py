@@ -3,6 +3,11 @@
 Rule: a message field's Python type says everything the converter needs to accept or refuse a
 value with the reference's (serde's) error text: `U64` refuses negatives as `expected u64`,
 `Usize` as `expected usize`, and so on. They are `NewType`s: plain `int` at run time.
+
+Two value types mark what a member was on the wire: `UriPath`, a path member the client sent
+as a `file:` URI (still the plain path, a `str`); `Spliced`, a result member the codec splices
+into the reply as it is.
+A leaf of `proto/`: it imports nothing of the package.
 """
 
 from typing import NewType
@@ -17,6 +22,23 @@ U16 = NewType("U16", int)
 AbsPath = NewType("AbsPath", str)
 #: A working directory: a `file:` URI (0.169) or a plain path, relative ones allowed (0.120).
 CwdPath = NewType("CwdPath", str)
+
+
+class UriPath(str):
+    """A path member that was sent as a `file:` URI: the plain path it names, marked so the
+    request's form (`proto/dialect.py`) can tell. Services see an ordinary `str`."""
+
+    __slots__ = ()
+
+
+class Spliced:
+    """A JSON string value given as bytes that need no escaping (base64 text)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
 
 INT_RANGES: dict[object, tuple[str, int, int]] = {
     U64: ("u64", 0, 2**64 - 1),

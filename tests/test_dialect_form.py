@@ -22,7 +22,7 @@ from trio_exec.proto.types import UriPath
 
 RELATIVE = "AbsolutePathBuf deserialized without a base path"
 NO_BASE = "invalid URI: relative URL without a base"
-SANDBOX = {"permissions": {"type": "disabled"}}
+SANDBOX = {"permissions": {"type": "disabled"}, "windowsSandboxLevel": "disabled"}
 
 
 def form_of(method: str, raw: dict[str, Any]) -> RequestForm:

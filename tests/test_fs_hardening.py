@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio_websocket
 from support import servers
 from support.servers import REFERENCES_0169_DIALECT, TRIO_EXEC, ServerHandle
 from support.wsclient import WireClient, b64, session, unb64
@@ -216,32 +217,50 @@ def fifo_read(dialect: str, path: Path) -> dict[str, Any]:
     return {"path": str(path) if dialect == "0.120" else uri(path)}
 
 
+@pytest.fixture(scope="module")
+def quick_ping_daemon() -> Iterator[ServerHandle]:
+    """A daemon that drops a peer after 1 s without a pong."""
+    handle = servers.launch(TRIO_EXEC, "--ping-interval", "1", "--ping-timeout", "1")
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
 @pytest.mark.parametrize("dialect", ["0.120", "0.169"])
 async def test_fifo_reads_do_not_tie_up_the_daemon(
-    daemon: ServerHandle, tmp_path: Path, dialect: str
+    quick_ping_daemon: ServerHandle, tmp_path: Path, dialect: str
 ) -> None:
     """64 readFiles of FIFOs that nobody writes: another client's getMetadata and process/start
-    answer promptly meanwhile, and once the attacker is gone no reader holds any FIFO."""
+    answer promptly meanwhile, and once the attacker is gone no reader holds any FIFO.
+
+    0.120 waits for a writer, so the attacker's reads stay in flight and the daemon stops
+    reading its socket at the read-pause bound (`--read-pause-requests`): it cannot see the
+    attacker's Close behind the unread requests (nor answer it: the attacker's close times out).
+    The silent peer is dropped at the ping timeout, which cancels its reads: that is the bound
+    on how long an abandoned connection holds its FIFOs."""
+    daemon = quick_ping_daemon
     fifos = []
     for n in range(64):
         fifo = tmp_path / f"fifo{n}"
         os.mkfifo(fifo)
         fifos.append(fifo)
     with trio.fail_after(30):
-        async with session(daemon.url) as attacker:
-            ids = [await attacker.send_request("fs/readFile", fifo_read(dialect, f)) for f in fifos]
-            async with session(daemon.url) as other:
-                meta = await other.request("fs/getMetadata", {"path": str(tmp_path)}, within=2)
-                assert meta["result"]["isDirectory"] is True
-                started = await other.request("process/start", {
-                    "processId": "p1", "argv": ["/bin/true"], "cwd": "/", "env": {},
-                    "tty": False, "arg0": None}, within=2)
-                assert "result" in started, started
-            if dialect == "0.169":
-                for fifo, id in zip(fifos, ids, strict=True):
-                    reply = await attacker.reply_for(id)
-                    assert reply["error"] == {
-                        "code": -32600, "message": f"path `{fifo}` is not a file"}
+        with contextlib.suppress(trio_websocket.DisconnectionTimeout):
+            async with session(daemon.url) as attacker:
+                ids = [await attacker.send_request("fs/readFile", fifo_read(dialect, f)) for f in fifos]
+                async with session(daemon.url) as other:
+                    meta = await other.request("fs/getMetadata", {"path": str(tmp_path)}, within=2)
+                    assert meta["result"]["isDirectory"] is True
+                    started = await other.request("process/start", {
+                        "processId": "p1", "argv": ["/bin/true"], "cwd": "/", "env": {},
+                        "tty": False, "arg0": None}, within=2)
+                    assert "result" in started, started
+                if dialect == "0.169":
+                    for fifo, id in zip(fifos, ids, strict=True):
+                        reply = await attacker.reply_for(id)
+                        assert reply["error"] == {
+                            "code": -32600, "message": f"path `{fifo}` is not a file"}
         # the attacker is gone: every FIFO is without a reader (poll until the daemon has
         # cleaned up, bounded)
         for fifo in fifos:

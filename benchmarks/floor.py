@@ -4,7 +4,7 @@ Five servers in the same run, measured by the same client (`wsclient`, TCP_QUICK
 
 * **floor**: the smallest JSON-RPC server the stack allows: `trio_websocket.serve_websocket`
   with trio-exec's settings (256 KiB reads, 64 MiB messages, the C unmasking of
-  `trio_exec.masking`); every request is parsed with orjson and answered at once (`{}`, a
+  `trio_exec.ws.masking`); every request is parsed with orjson and answered at once (`{}`, a
   `sessionId` for `initialize`): no dispatch, no session, no file touched;
 * **floor+io**: the same plus the least real work of the two file methods, done off the event
   loop as trio-exec does it (base64 decode, then the write or the `stat` in a worker thread);
@@ -39,6 +39,7 @@ import orjson
 import pybase64
 import trio
 
+import trio_exec.ws.masking
 from benchmarks.servers import REFERENCE, TRIO_EXEC, Server, reference_binary
 from benchmarks.wsclient import Client
 
@@ -122,9 +123,8 @@ async def _wsproto_frames(stream: trio.SocketStream, with_io: bool) -> None:
 async def _serve_floor(kind: str) -> None:
     import trio_websocket
 
-    from trio_exec import masking
 
-    masking.install()
+    trio_exec.ws.masking.install()
     with_io = kind.endswith("+io")
     async with trio.open_nursery() as nursery:
         if kind.startswith("wsproto"):

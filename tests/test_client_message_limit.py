@@ -23,7 +23,7 @@ from trio_exec.client import (
     open_client,
     open_client_over_stream,
 )
-from trio_exec.config import DEFAULT_MAX_MESSAGE_SIZE
+from trio_exec.proto.codec import DEFAULT_MAX_MESSAGE_SIZE
 
 TIMEOUT = 15
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}

@@ -24,13 +24,13 @@ import pytest
 import trio
 from support.nobody import nobody_argv
 
-from trio_exec.fs.policy import ServerPaths
-from trio_exec.process import confine
-from trio_exec.process import landlock as ll
-from trio_exec.process.landlock import Bind, Rule
 from trio_exec.process.managed import DenialScanner
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.sandbox import confine
+from trio_exec.sandbox import landlock as ll
+from trio_exec.sandbox.landlock import Bind, Rule
+from trio_exec.sandbox.policy import ServerPaths
 
 pytestmark = pytest.mark.skipif(ll.abi_version() == 0, reason="the kernel has no Landlock")
 
@@ -339,7 +339,7 @@ async def test_a_failure_in_the_child_means_no_exec(work: Path, outside: Path,
 
 NOBODY_CHILD = """
 import json, os, sys, trio
-from trio_exec.fs.policy import ServerPaths
+from trio_exec.sandbox.policy import ServerPaths
 from trio_exec.process import confine
 from trio_exec.process.spawn import SpawnRequest, spawn
 from trio_exec.proto.sandbox_context import SandboxContext

@@ -11,14 +11,14 @@ import pytest
 from support.servers import ServerHandle
 from support.wsclient import session
 
-from trio_exec.dispatch import HANDLERS
-from trio_exec.fs.handlers import FS_HANDLERS
 from trio_exec.proto import dialect, methods
 from trio_exec.proto import messages as m
 from trio_exec.proto.convert import structure_params
 from trio_exec.proto.dialect import Dialect, RequestForm
 from trio_exec.proto.errors import InvalidParams
 from trio_exec.proto.types import UriPath
+from trio_exec.rpc.dispatch import HANDLERS
+from trio_exec.rpc.fs_methods import FS_HANDLERS
 
 RELATIVE = "AbsolutePathBuf deserialized without a base path"
 NO_BASE = "invalid URI: relative URL without a base"

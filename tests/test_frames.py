@@ -8,8 +8,8 @@ import trio
 import trio.testing
 from wsproto.frame_protocol import FrameProtocol
 
-from trio_exec.frames import JOIN_LIMIT, FrameStream, frame_pieces, text_frame_header
 from trio_exec.proto import codec
+from trio_exec.ws.frames import JOIN_LIMIT, FrameStream, frame_pieces, text_frame_header
 
 
 @pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 5_000_000])

@@ -16,10 +16,10 @@ import pytest
 import trio
 
 from trio_exec.fs import LocalFilesystem
-from trio_exec.fs.handlers import FS_HANDLERS, THREAD_CODEC_BYTES
 from trio_exec.proto import codec, methods
 from trio_exec.proto.convert import structure_params, unstructure
 from trio_exec.proto.errors import InternalError, InvalidRequest, NotFound, RpcError
+from trio_exec.rpc.fs_methods import FS_HANDLERS, THREAD_CODEC_BYTES
 
 
 @pytest.fixture

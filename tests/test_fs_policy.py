@@ -22,7 +22,6 @@ import pytest
 import trio
 
 from trio_exec.fs import LocalFilesystem
-from trio_exec.fs.policy import resolve
 from trio_exec.proto.errors import InternalError, InvalidRequest, NotFound, RpcError
 from trio_exec.proto.sandbox import (
     DangerFullAccess,
@@ -32,6 +31,7 @@ from trio_exec.proto.sandbox import (
     SandboxPolicy,
     WorkspaceWrite,
 )
+from trio_exec.sandbox.policy import resolve
 
 ZONES = ("w", "o", "cwd", "tmpd", "esc")
 ALL = frozenset(ZONES)

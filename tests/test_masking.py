@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsproto import frame_protocol
 
-from trio_exec import masking
 from trio_exec.client import open_client
+from trio_exec.ws import masking
 
 ORIGINAL = masking.WSPROTO_MASKER
 
@@ -58,8 +58,8 @@ sys.meta_path.insert(0, HideSpeedups())
 MASK_PIECES = """
 import json
 from wsproto import frame_protocol
-import trio_exec.transport  # installs the masker, as the daemon does
-from trio_exec import masking
+import trio_exec.ws.frontdoor  # installs the masker, as the daemon does
+from trio_exec.ws import masking
 
 assert not masking.C_MASKING and "websockets.speedups" not in sys.modules
 assert frame_protocol.XorMaskerSimple is masking.WSPROTO_MASKER

@@ -18,9 +18,10 @@ from typing import Any, NoReturn
 
 import trio
 
-from . import __version__
-from .config import DEFAULT_READ_PAUSE_REQUESTS, Config, ConfigError, parse_listen_url
-from .proto.errors import os_error_text
+from trio_exec import __version__
+from trio_exec.config import Config, ConfigError, parse_listen_url
+from trio_exec.proto.errors import os_error_text
+from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_REQUESTS
 
 EXIT_BAD_SETTING = 2
 EXIT_CANNOT_SERVE = 1
@@ -146,21 +147,21 @@ def _add_serve(commands: Any) -> None:
 
 
 def _add_exec(commands: Any) -> None:
-    from . import cli_exec
+    from trio_exec.cli import exec as exec_cli
 
     parser = commands.add_parser("exec", help="run a command through an exec-server",
                                  error_prefix="trio-exec exec: ")
-    cli_exec.configure_parser(parser)
-    parser.set_defaults(run=cli_exec.run)
+    exec_cli.configure_parser(parser)
+    parser.set_defaults(run=exec_cli.run)
 
 
 def _add_tools(commands: Any) -> None:
-    from . import cli_tools
+    from trio_exec.cli import tools as tools_cli
 
     parser = commands.add_parser("tools", help="list or call the agent tools of the environment",
                                  error_prefix="trio-exec tools: ")
-    cli_tools.configure_parser(parser)
-    parser.set_defaults(run=cli_tools.run)
+    tools_cli.configure_parser(parser)
+    parser.set_defaults(run=tools_cli.run)
 
 
 def _token(path: str) -> str:
@@ -193,7 +194,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import run_daemon
+    from trio_exec.server import run_daemon
 
     try:
         config = config_from_args(args)

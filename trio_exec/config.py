@@ -11,9 +11,8 @@ import re
 
 import attrs
 
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
-DEFAULT_READ_PAUSE_REQUESTS = 16
-DEFAULT_READ_PAUSE_BYTES = 16 * 1024 * 1024
+from trio_exec.proto.codec import DEFAULT_MAX_MESSAGE_SIZE
+from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_BYTES, DEFAULT_READ_PAUSE_REQUESTS
 
 
 class ConfigError(ValueError):

@@ -22,9 +22,9 @@ import socket
 import attrs
 import trio
 
-from . import systemd
-from .config import Config, ListenAddress
-from .proto.errors import os_error_text
+from trio_exec import systemd
+from trio_exec.config import Config, ListenAddress
+from trio_exec.proto.errors import os_error_text
 
 log = logging.getLogger(__name__)
 

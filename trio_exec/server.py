@@ -22,13 +22,14 @@ import signal
 import attrs
 import trio
 
-from . import hostenv, systemd
-from .config import Config, ListenAddress
-from .connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
-from .fs.local import LocalFilesystem
-from .listen import bound_address, open_listening
-from .session.registry import SessionRegistry
-from .transport import FrontDoorConfig, accept_websocket, send_missing_close
+from trio_exec import systemd
+from trio_exec.config import Config, ListenAddress
+from trio_exec.fs.local import LocalFilesystem
+from trio_exec.listen import bound_address, open_listening
+from trio_exec.rpc import host_methods
+from trio_exec.rpc.connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
+from trio_exec.session.registry import SessionRegistry
+from trio_exec.ws.frontdoor import FrontDoorConfig, accept_websocket, send_missing_close
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Daemon:
         # the host's identity (a user lookup) once, off the loop, before the first initialize;
         # a lookup that fails or hangs is no reason not to serve (initialize retries it)
         with contextlib.suppress(Exception), trio.move_on_after(IDENTITY_LOOKUP_TIMEOUT):
-            await trio.to_thread.run_sync(hostenv.environment_info, abandon_on_cancel=True)
+            await trio.to_thread.run_sync(host_methods.environment_info, abandon_on_cancel=True)
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
             async with trio.open_nursery() as connections:

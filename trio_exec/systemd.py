@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import socket
 
+from trio_exec.process.spawn import SERVICE_MANAGER_VARIABLES as VARIABLES
+
 LISTEN_FDS_START = 3
-#: systemd's variables for this daemon; none of them may reach a child.
-VARIABLES = frozenset(
-    {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
-)
 
 def scrub_environment() -> str | None:
     """Remove systemd's variables; returns the notify socket path they named, if any."""

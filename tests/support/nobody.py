@@ -19,8 +19,8 @@ from pathlib import Path
 
 import trio_exec
 import trio_exec.fs.local
-import trio_exec.process.confine
 import trio_exec.process.spawn
+import trio_exec.sandbox.confine
 
 NOBODY = 65534
 

@@ -6,10 +6,15 @@
             ...
 """
 
-from .client import ExecClient, open_client, open_client_over_stream, open_client_with
-from .connect import BadUrl, Connector, stream_connector, url_connector
-from .cursor import Output
-from .errors import (
+from trio_exec.client.client import (
+    ExecClient,
+    open_client,
+    open_client_over_stream,
+    open_client_with,
+)
+from trio_exec.client.connect import BadUrl, Connector, stream_connector, url_connector
+from trio_exec.client.cursor import Output
+from trio_exec.client.errors import (
     ClientError,
     ConnectFailed,
     ConnectionLost,
@@ -17,8 +22,8 @@ from .errors import (
     ProcessLost,
     RequestTooLarge,
 )
-from .process import RemoteProcess
-from .session import ReconnectPolicy
+from trio_exec.client.process import RemoteProcess
+from trio_exec.client.session import ReconnectPolicy
 
 __all__ = [
     "BadUrl",

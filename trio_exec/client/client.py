@@ -29,19 +29,19 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from ..config import DEFAULT_MAX_MESSAGE_SIZE
-from ..proto import b64, errors, methods
-from ..proto import messages as m
-from ..proto.convert import CONVERTER, unstructure
-from ..proto.errors import RpcError
-from ..proto.sandbox import SandboxPolicy
-from ..proto.types import U16, U64, AbsPath, CwdPath, Usize
-from .connect import Connector, stream_connector, url_connector
-from .errors import ClientError, ConnectionLost, ProcessLost, RequestTooLarge
-from .link import CLOSE_TIMEOUT, LinkLost, Tap
-from .notifications import decode_notification
-from .process import RemoteProcess, is_unknown_process
-from .session import ReconnectPolicy, ServerDown, Supervisor
+from trio_exec.client.connect import Connector, stream_connector, url_connector
+from trio_exec.client.errors import ClientError, ConnectionLost, ProcessLost, RequestTooLarge
+from trio_exec.client.link import CLOSE_TIMEOUT, LinkLost, Tap
+from trio_exec.client.notifications import decode_notification
+from trio_exec.client.process import RemoteProcess, is_unknown_process
+from trio_exec.client.session import ReconnectPolicy, ServerDown, Supervisor
+from trio_exec.proto import b64, errors, methods
+from trio_exec.proto import messages as m
+from trio_exec.proto.codec import DEFAULT_MAX_MESSAGE_SIZE
+from trio_exec.proto.convert import CONVERTER, unstructure
+from trio_exec.proto.errors import RpcError
+from trio_exec.proto.sandbox import SandboxPolicy
+from trio_exec.proto.types import U16, U64, AbsPath, CwdPath, Usize
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from typing import Protocol
 
 import attrs
 
-from ..proto import b64
-from ..proto.process_messages import ProcessReadResult
-from .errors import OutputLost
+from trio_exec.client.errors import OutputLost
+from trio_exec.proto import b64
+from trio_exec.proto.process_messages import ProcessReadResult
 
 #: No limit by default: a client that drops what it received must read it back from the
 #: server's 1 MiB retention, which a fast producer has overwritten by then (OutputLost).

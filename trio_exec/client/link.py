@@ -28,9 +28,9 @@ import attrs
 import trio
 import trio_websocket
 
-from ..proto import codec
-from ..proto.errors import error_from_wire
-from .errors import RequestTooLarge
+from trio_exec.client.errors import RequestTooLarge
+from trio_exec.proto import codec
+from trio_exec.proto.errors import error_from_wire
 
 log = logging.getLogger(__name__)
 

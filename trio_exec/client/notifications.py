@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..proto import methods
-from ..proto.convert import CONVERTER
-from ..proto.errors import RpcError
-from ..proto.process_messages import (
+from trio_exec.proto import methods
+from trio_exec.proto.convert import CONVERTER
+from trio_exec.proto.errors import RpcError
+from trio_exec.proto.process_messages import (
     ProcessClosedNotification,
     ProcessExitedNotification,
     ProcessOutputNotification,

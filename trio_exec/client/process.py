@@ -17,24 +17,42 @@ read leaves the cursor stale, so the next receive reads again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import trio
 
-from ..proto import b64, errors
-from ..proto.errors import RpcError
-from ..proto.process_messages import (
+from trio_exec.client.cursor import Output, OutputCursor, OutputIterator
+from trio_exec.client.errors import ClientError, OutputLost, ProcessLost
+from trio_exec.client.notifications import ProcessNotification
+from trio_exec.proto import b64, errors
+from trio_exec.proto.errors import RpcError
+from trio_exec.proto.process_messages import (
     ProcessClosedNotification,
     ProcessExitedNotification,
     ProcessOutputNotification,
+    ProcessReadResult,
 )
-from .cursor import Output, OutputCursor, OutputIterator
-from .errors import ClientError, OutputLost, ProcessLost
-from .notifications import ProcessNotification
 
-if TYPE_CHECKING:
-    from .client import ExecClient
+
+class ProcessCalls(Protocol):
+    """What a `RemoteProcess` asks of its client (`ExecClient` provides it)."""
+
+    def _unregister(self, process: RemoteProcess) -> None: ...
+
+    async def process_read(
+        self, process_id: str, *, after_seq: int | None = None
+    ) -> ProcessReadResult: ...
+
+    async def process_write(
+        self, process_id: str, data: bytes, *, close_stdin: bool = False
+    ) -> str: ...
+
+    async def process_terminate(self, process_id: str) -> bool: ...
+
+    async def process_signal(self, process_id: str, signal: str) -> bool: ...
+
+    async def process_resize(self, process_id: str, rows: int, cols: int) -> None: ...
 
 
 @attrs.define(eq=False)
@@ -42,7 +60,7 @@ class RemoteProcess:
     """Invariants: `_changed` is replaced after every state change, so a waiter holding the
     old event is woken; `_failure` is set at most once."""
 
-    _client: ExecClient
+    _client: ProcessCalls
     process_id: str
     tty: bool
     _cursor: OutputCursor = attrs.field(init=False)

@@ -29,13 +29,13 @@ import attrs
 import trio
 import trio_websocket
 
-from ..proto import errors, methods
-from ..proto.convert import CONVERTER, unstructure
-from ..proto.errors import RpcError
-from ..proto.session_messages import InitializeParams, InitializeResult
-from .connect import Connector
-from .errors import ConnectFailed, ConnectionLost, ProcessLost
-from .link import Link, LinkLost, Tap
+from trio_exec.client.connect import Connector
+from trio_exec.client.errors import ConnectFailed, ConnectionLost, ProcessLost
+from trio_exec.client.link import Link, LinkLost, Tap
+from trio_exec.proto import errors, methods
+from trio_exec.proto.convert import CONVERTER, unstructure
+from trio_exec.proto.errors import RpcError
+from trio_exec.proto.session_messages import InitializeParams, InitializeResult
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The `Environment` seam: local, remote and disabled implementations of exec and fs."""
 
-from .base import (
+from trio_exec.environment.base import (
     Capabilities,
     Environment,
     EnvironmentUnavailable,
@@ -8,10 +8,15 @@ from .base import (
     ExecProcess,
     FileSystem,
 )
-from .disabled import disabled_environment
-from .local import open_local_environment
-from .manager import EnvironmentConfigError, EnvironmentManager, EnvironmentSpec, spec_from_environ
-from .remote import open_remote_environment, remote_environment
+from trio_exec.environment.disabled import disabled_environment
+from trio_exec.environment.local import open_local_environment
+from trio_exec.environment.manager import (
+    EnvironmentConfigError,
+    EnvironmentManager,
+    EnvironmentSpec,
+    spec_from_environ,
+)
+from trio_exec.environment.remote import open_remote_environment, remote_environment
 
 __all__ = [
     "Capabilities",

@@ -14,10 +14,10 @@ from typing import Protocol
 
 import attrs
 
-from ..client.cursor import Output, OutputIterator
-from ..proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from ..proto.process_messages import TerminalSize
-from ..proto.sandbox import SandboxPolicy
+from trio_exec.client.cursor import Output, OutputIterator
+from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from trio_exec.proto.process_messages import TerminalSize
+from trio_exec.proto.sandbox import SandboxPolicy
 
 
 class EnvironmentUnavailable(Exception):

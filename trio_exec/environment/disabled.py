@@ -11,10 +11,15 @@ from typing import NoReturn
 
 import attrs
 
-from ..proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from ..proto.process_messages import TerminalSize
-from ..proto.sandbox import SandboxPolicy
-from .base import Capabilities, Environment, EnvironmentUnavailable, ExecProcess
+from trio_exec.environment.base import (
+    Capabilities,
+    Environment,
+    EnvironmentUnavailable,
+    ExecProcess,
+)
+from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from trio_exec.proto.process_messages import TerminalSize
+from trio_exec.proto.sandbox import SandboxPolicy
 
 DEFAULT_REASON = "the execution environment is disabled (TRIO_EXEC_SERVER_URL=none)"
 

@@ -23,19 +23,19 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
-from ..client.cursor import Output, OutputCursor, OutputIterator
-from ..client.errors import ClientError, OutputLost, ProcessLost
-from ..fs.local import LocalFilesystem
-from ..process.managed import ManagedProcess, parse_signal
-from ..process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
-from ..process.table import ProcessTable
-from ..proto import errors
-from ..proto.convert import CONVERTER
-from ..proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from ..proto.process_messages import ProcessReadResult, TerminalSize
-from ..proto.sandbox import SandboxPolicy
-from ..proto.types import AbsPath
-from .base import Capabilities, Environment
+from trio_exec.client.cursor import Output, OutputCursor, OutputIterator
+from trio_exec.client.errors import ClientError, OutputLost, ProcessLost
+from trio_exec.environment.base import Capabilities, Environment
+from trio_exec.fs.local import LocalFilesystem
+from trio_exec.process.managed import ManagedProcess, parse_signal
+from trio_exec.process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
+from trio_exec.process.table import ProcessTable
+from trio_exec.proto import errors
+from trio_exec.proto.convert import CONVERTER
+from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from trio_exec.proto.process_messages import ProcessReadResult, TerminalSize
+from trio_exec.proto.sandbox import SandboxPolicy
+from trio_exec.proto.types import AbsPath
 
 #: Each long-poll of a local process's log lasts at most this long before it is renewed.
 LONG_POLL_MS = 60_000

@@ -21,11 +21,11 @@ from contextlib import asynccontextmanager
 
 import attrs
 
-from ..client.connect import BadUrl, check_url
-from .base import Environment
-from .disabled import disabled_environment
-from .local import open_local_environment
-from .remote import open_remote_environment
+from trio_exec.client.connect import BadUrl, check_url
+from trio_exec.environment.base import Environment
+from trio_exec.environment.disabled import disabled_environment
+from trio_exec.environment.local import open_local_environment
+from trio_exec.environment.remote import open_remote_environment
 
 VARIABLES = ("TRIO_EXEC_SERVER_URL", "CODEX_EXEC_SERVER_URL")
 LOCAL, REMOTE, DISABLED = "local", "remote", "disabled"

@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 
 import attrs
 
-from ..client.client import DEFAULT_RECONNECT, ExecClient, open_client
-from ..client.process import RemoteProcess
-from ..client.session import ReconnectPolicy
-from ..proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from ..proto.process_messages import TerminalSize
-from ..proto.sandbox import SandboxPolicy
-from .base import Capabilities, Environment
+from trio_exec.client.client import DEFAULT_RECONNECT, ExecClient, open_client
+from trio_exec.client.process import RemoteProcess
+from trio_exec.client.session import ReconnectPolicy
+from trio_exec.environment.base import Capabilities, Environment
+from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from trio_exec.proto.process_messages import TerminalSize
+from trio_exec.proto.sandbox import SandboxPolicy
 
 
 @attrs.define(eq=False)

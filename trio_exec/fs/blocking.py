@@ -45,11 +45,18 @@ import stat
 
 import attrs
 
+from trio_exec.fs.target import (
+    Place,
+    Target,
+    as_target,
+    open_confined,
+    open_target,
+    place_of,
+    step_into,
+)
 from trio_exec.proto.errors import InvalidRequest
 from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-
-from .policy import is_within, resolve
-from .target import Place, Target, as_target, open_confined, open_target, place_of, step_into
+from trio_exec.sandbox.policy import is_within, resolve
 
 READ_FILE_LIMIT = 512 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024

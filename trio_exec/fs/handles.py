@@ -40,13 +40,12 @@ from typing import TypeVar
 import attrs
 import trio
 
+from trio_exec.fs.blocking import not_a_file
+from trio_exec.fs.local import FS_THREADS, judge, refuse_nul
+from trio_exec.fs.target import Target, open_target
 from trio_exec.proto.errors import InvalidRequest, NotFound, from_os_error, os_error_text
 from trio_exec.proto.sandbox_context import SandboxContext
-
-from .blocking import not_a_file
-from .local import FS_THREADS, judge, refuse_nul
-from .policy import Access, ServerPaths
-from .target import Target, open_target
+from trio_exec.sandbox.policy import Access, ServerPaths
 
 T = TypeVar("T")
 

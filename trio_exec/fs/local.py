@@ -36,15 +36,15 @@ from typing import TypeVar
 import attrs
 import trio
 
+from trio_exec.fs import blocking, streams
+from trio_exec.fs.target import Target
+from trio_exec.fs.walk import WalkLimits, WalkOutcome, walk
 from trio_exec.proto.errors import InvalidRequest, from_os_error
 from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
 from trio_exec.proto.sandbox import SandboxPolicy
 from trio_exec.proto.sandbox_context import SandboxContext
-
-from . import blocking, context_policy, streams
-from .policy import Access, ServerPaths, check
-from .target import Target
-from .walk import WalkLimits, WalkOutcome, walk
+from trio_exec.sandbox import context_policy
+from trio_exec.sandbox.policy import Access, ServerPaths, check
 
 T = TypeVar("T")
 

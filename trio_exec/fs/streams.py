@@ -26,9 +26,8 @@ import os
 
 import trio
 
+from trio_exec.fs.blocking import FILE_TOO_LARGE, READ_CHUNK, READ_FILE_LIMIT, Stream
 from trio_exec.proto.errors import InvalidRequest
-
-from .blocking import FILE_TOO_LARGE, READ_CHUNK, READ_FILE_LIMIT, Stream
 
 
 def _drain(fd: int, chunks: list[bytes], total: int) -> tuple[int, bool]:

@@ -36,9 +36,8 @@ import stat
 
 import attrs
 
+from trio_exec.fs.target import Target, as_target, open_target
 from trio_exec.proto.errors import InvalidRequest, os_error_text
-
-from .target import Target, as_target, open_target
 
 MAX_DEPTH = 64
 MAX_DIRECTORIES = 10_000

@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 import attrs
 import trio
 
-from ..proto import methods
-from ..proto.codec import encode_notification
+from trio_exec.proto import methods
+from trio_exec.proto.codec import encode_notification
 
 POLL_INTERVAL = 0.1
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 
-from ..proto.process_messages import EnvPolicy
+from trio_exec.proto.process_messages import EnvPolicy
 
 CORE_VARIABLES = ("HOME", "LANG", "LOGNAME", "PATH", "SHELL", "TMPDIR", "USER")
 DEFAULT_EXCLUDES = ("KEY", "SECRET", "TOKEN")

@@ -45,13 +45,13 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 
-from ..proto import b64, methods
-from ..proto.codec import encode_notification
-from ..proto.dialect import Dialect
-from ..proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
-from . import group
-from .outputlog import NextSeqRule, OutputLog
-from .spawn import Spawned, set_window_size
+from trio_exec.process import group
+from trio_exec.process.outputlog import NextSeqRule, OutputLog
+from trio_exec.process.spawn import Spawned, set_window_size
+from trio_exec.proto import b64, methods
+from trio_exec.proto.codec import encode_notification
+from trio_exec.proto.dialect import Dialect
+from trio_exec.proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,9 @@ from typing import Any
 import attrs
 import trio
 
-from .. import systemd
-from ..proto import errors
-from ..proto.errors import os_error_text
-from . import confine
+from trio_exec.proto import errors
+from trio_exec.proto.errors import os_error_text
+from trio_exec.sandbox import confine
 
 DEFAULT_ROWS, DEFAULT_COLS = 24, 80
 
@@ -81,12 +80,16 @@ class Spawned:
 
 
 #: Sets an environment entry by entry, as `KEY=VALUE` strings, then execs the program.
+#: What a service manager (systemd) sets for the daemon itself; none of it may reach a child.
+SERVICE_MANAGER_VARIABLES = frozenset(
+    {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
+)
 ENV_TRAMPOLINE = "/usr/bin/env"
 
 
 def child_environment(env: dict[str, str]) -> dict[str, str]:
     """What the child gets: the client's map minus systemd's variables."""
-    return {key: value for key, value in env.items() if key not in systemd.VARIABLES}
+    return {key: value for key, value in env.items() if key not in SERVICE_MANAGER_VARIABLES}
 
 
 def needs_trampoline(env: dict[str, str]) -> bool:

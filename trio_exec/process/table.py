@@ -15,10 +15,10 @@ from __future__ import annotations
 import attrs
 import trio
 
-from ..proto import errors
-from ..proto.dialect import Dialect
-from .managed import ManagedProcess, Notify
-from .spawn import SpawnError, SpawnRequest, spawn
+from trio_exec.process.managed import ManagedProcess, Notify
+from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
+from trio_exec.proto import errors
+from trio_exec.proto.dialect import Dialect
 
 DEFAULT_RETENTION = 30.0
 

@@ -11,7 +11,7 @@ import binascii
 
 import pybase64
 
-from .errors import InvalidParams
+from trio_exec.proto.errors import InvalidParams
 
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _VALUES = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}

@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 import orjson
 
-from .errors import InvalidRequest, ParseError, RpcError
-from .types import Spliced as Spliced  # defined with the other wire value types
+from trio_exec.proto.errors import InvalidRequest, ParseError, RpcError
+from trio_exec.proto.types import Spliced as Spliced  # defined with the other wire value types
 
 Id = int | str
 
@@ -128,6 +128,10 @@ class Pieces:
 Encoded = bytes | Pieces
 
 #: Stands for a `Spliced` value while the rest is encoded; random and never sent.
+#: The daemon's default limit on one inbound message (`serve --max-message-size`); the client
+#: checks its requests against the same figure unless told another.
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
 _SPLICE_MARK = "splice-" + secrets.token_hex(16)
 
 

@@ -39,11 +39,11 @@ from typing import Any
 import attrs
 import cattrs
 
-from . import dialect, messages, uri
-from .dialect import Dialect
-from .errors import InvalidParams
-from .serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
-from .types import INT_RANGES, AbsPath, CwdPath, Spliced, UriPath
+from trio_exec.proto import dialect, messages, uri
+from trio_exec.proto.dialect import Dialect
+from trio_exec.proto.errors import InvalidParams
+from trio_exec.proto.serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
+from trio_exec.proto.types import INT_RANGES, AbsPath, CwdPath, Spliced, UriPath
 
 
 def camel(name: str) -> str:

@@ -36,8 +36,8 @@ from typing import Any
 
 import attrs
 
-from . import uri
-from .types import AbsPath, CwdPath, UriPath
+from trio_exec.proto import uri
+from trio_exec.proto.types import AbsPath, CwdPath, UriPath
 
 
 class Dialect(enum.Enum):

@@ -12,7 +12,7 @@ from typing import ClassVar
 import attrs
 import cattrs
 
-from .types import AbsPath
+from trio_exec.proto.types import AbsPath
 
 
 @attrs.frozen

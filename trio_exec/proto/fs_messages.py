@@ -16,12 +16,12 @@ from typing import Any, ClassVar, NewType
 import attrs
 import cattrs
 
-from . import sandbox, sandbox_context
-from .errors import InvalidParams
-from .sandbox import SandboxPolicy
-from .sandbox_context import SandboxContext
-from .serde import invalid_type
-from .types import U64, AbsPath, Spliced, Usize, omit_if_none
+from trio_exec.proto import sandbox, sandbox_context
+from trio_exec.proto.errors import InvalidParams
+from trio_exec.proto.sandbox import SandboxPolicy
+from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.proto.serde import invalid_type
+from trio_exec.proto.types import U64, AbsPath, Spliced, Usize, omit_if_none
 
 
 @attrs.frozen(kw_only=True)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import cattrs
 
-from . import env_messages, fs_messages, process_messages
-from .env_messages import *  # noqa: F403
-from .fs_messages import *  # noqa: F403
-from .process_messages import *  # noqa: F403
-from .session_messages import *  # noqa: F403
+from trio_exec.proto import env_messages, fs_messages, process_messages
+from trio_exec.proto.env_messages import *  # noqa: F403
+from trio_exec.proto.fs_messages import *  # noqa: F403
+from trio_exec.proto.process_messages import *  # noqa: F403
+from trio_exec.proto.session_messages import *  # noqa: F403
 
 
 def register_message_hooks(conv: cattrs.Converter) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from . import messages as m
+from trio_exec.proto import messages as m
 
 INITIALIZE = "initialize"
 INITIALIZED = "initialized"

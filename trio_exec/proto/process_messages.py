@@ -13,10 +13,10 @@ from typing import Any, ClassVar, NewType
 import attrs
 import cattrs
 
-from .errors import InvalidParams
-from .sandbox_context import SandboxContext
-from .serde import invalid_type
-from .types import I32, U16, U64, CwdPath, Usize, omit_if_none
+from trio_exec.proto.errors import InvalidParams
+from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.proto.serde import invalid_type
+from trio_exec.proto.types import I32, U16, U64, CwdPath, Usize, omit_if_none
 
 
 @attrs.frozen(kw_only=True)

@@ -13,7 +13,7 @@ Rules:
 - Root paths are `AbsolutePathBuf`s: absolute, lexically normalised.
 - `encode` gives the canonical map form (what a client sends).
 
-Pure: no I/O, no trio. What a policy allows is decided in `trio_exec.fs.policy`.
+Pure: no I/O, no trio. What a policy allows is decided in `trio_exec.sandbox.policy`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .errors import InvalidParams
-from .serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
+from trio_exec.proto.errors import InvalidParams
+from trio_exec.proto.serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
 
 T = TypeVar("T")
 

@@ -24,9 +24,9 @@ from typing import Any
 import attrs
 import cattrs
 
-from .errors import InvalidParams
-from .serde import invalid_type
-from .types import AbsPath
+from trio_exec.proto.errors import InvalidParams
+from trio_exec.proto.serde import invalid_type
+from trio_exec.proto.types import AbsPath
 
 PERMISSION_TYPES = ("managed", "disabled", "external")
 FILE_SYSTEM_TYPES = ("restricted", "unrestricted")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import InvalidParams
+from trio_exec.proto.errors import InvalidParams
 
 RELATIVE_PATH_TEXT = "AbsolutePathBuf deserialized without a base path"
 

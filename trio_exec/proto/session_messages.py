@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .types import omit_if_none
+from trio_exec.proto.types import omit_if_none
 
 
 @attrs.frozen(kw_only=True)

@@ -26,7 +26,7 @@ import os
 import re
 from urllib.parse import unquote_to_bytes
 
-from .errors import InvalidParams, InvalidRequest
+from trio_exec.proto.errors import InvalidParams, InvalidRequest
 
 SCHEME = "file:"
 NO_BASE = "invalid URI: relative URL without a base"

@@ -17,8 +17,8 @@ import uuid
 import attrs
 import trio
 
-from ..proto import errors
-from .session import Attachment, Session
+from trio_exec.proto import errors
+from trio_exec.session.session import Attachment, Session
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ import math
 import attrs
 import trio
 
-from ..fs.watch import MissingWatches
-from ..process.managed import ManagedProcess
-from ..process.table import ProcessTable
-from ..proto.codec import Encoded
+from trio_exec.fs.watch import MissingWatches
+from trio_exec.process.managed import ManagedProcess
+from trio_exec.process.table import ProcessTable
+from trio_exec.proto.codec import Encoded
 
 log = logging.getLogger(__name__)
 

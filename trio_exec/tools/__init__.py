@@ -1,7 +1,7 @@
 """Agent tools built on an `Environment`, offered according to its capabilities."""
 
-from .registry import ToolSet, open_toolset
-from .spec import (
+from trio_exec.tools.registry import ToolSet, open_toolset
+from trio_exec.tools.spec import (
     EXEC,
     FILESYSTEM,
     Image,

@@ -31,11 +31,11 @@ from typing import Any
 import attrs
 import trio
 
-from ..client.errors import ClientError
-from ..environment.base import Environment, ExecProcess
-from ..proto.errors import RpcError
-from .spec import ARGUMENT_ERROR_PREFIX, EXEC, ToolArgumentError, ToolError, require
-from .truncate import approx_tokens, truncate_output
+from trio_exec.client.errors import ClientError
+from trio_exec.environment.base import Environment, ExecProcess
+from trio_exec.proto.errors import RpcError
+from trio_exec.tools.spec import ARGUMENT_ERROR_PREFIX, EXEC, ToolArgumentError, ToolError, require
+from trio_exec.tools.truncate import approx_tokens, truncate_output
 
 DEFAULT_SHELL = "/bin/sh"
 DEFAULT_YIELD_MS = 10_000

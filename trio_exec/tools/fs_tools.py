@@ -22,8 +22,8 @@ from typing import Any
 
 import attrs
 
-from ..environment.base import Environment
-from .spec import FILESYSTEM, ToolError, require
+from trio_exec.environment.base import Environment
+from trio_exec.tools.spec import FILESYSTEM, ToolError, require
 
 DEFAULT_LINE_LIMIT = 2000
 DEFAULT_ENTRY_LIMIT = 25

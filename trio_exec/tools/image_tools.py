@@ -21,11 +21,11 @@ from typing import Any
 import attrs
 import pybase64
 
-from ..environment.base import Environment
-from ..proto.errors import RpcError
-from .fs_tools import FileTools
-from .imageinfo import NotAnImage, identify
-from .spec import FILESYSTEM, Image, Reply, ToolError, require
+from trio_exec.environment.base import Environment
+from trio_exec.proto.errors import RpcError
+from trio_exec.tools.fs_tools import FileTools
+from trio_exec.tools.imageinfo import NotAnImage, identify
+from trio_exec.tools.spec import FILESYSTEM, Image, Reply, ToolError, require
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 

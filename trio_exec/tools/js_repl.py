@@ -35,11 +35,11 @@ import attrs
 import orjson
 import trio
 
-from ..client.errors import ClientError
-from ..environment.base import Environment, ExecProcess
-from ..proto.errors import RpcError
-from .spec import ARGUMENT_ERROR_PREFIX, EXEC, ToolArgumentError, ToolError, require
-from .truncate import truncate_output
+from trio_exec.client.errors import ClientError
+from trio_exec.environment.base import Environment, ExecProcess
+from trio_exec.proto.errors import RpcError
+from trio_exec.tools.spec import ARGUMENT_ERROR_PREFIX, EXEC, ToolArgumentError, ToolError, require
+from trio_exec.tools.truncate import truncate_output
 
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_OUTPUT_TOKENS = 10_000

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from .patch_parse import AddFile, Chunk, DeleteFile, FileOp, UpdateFile
+from trio_exec.tools.patch_parse import AddFile, Chunk, DeleteFile, FileOp, UpdateFile
 
 SUMMARY_HEADER = "Success. Updated the following files:"
 

@@ -35,11 +35,11 @@ from typing import Any
 import attrs
 import trio
 
-from ..client.errors import ClientError
-from ..environment.base import Environment, FileSystem
-from ..proto.errors import NotFound, RpcError
-from .patch_parse import PatchSyntaxError, parse_patch
-from .patch_plan import (
+from trio_exec.client.errors import ClientError
+from trio_exec.environment.base import Environment, FileSystem
+from trio_exec.proto.errors import NotFound, RpcError
+from trio_exec.tools.patch_parse import PatchSyntaxError, parse_patch
+from trio_exec.tools.patch_plan import (
     DIRECTORY,
     MISSING,
     FileBytes,
@@ -49,7 +49,7 @@ from .patch_plan import (
     paths_of,
     plan_patch,
 )
-from .spec import FILESYSTEM, ToolError, require
+from trio_exec.tools.spec import FILESYSTEM, ToolError, require
 
 #: How long undoing a half-written patch may take before the rest is reported as left over.
 UNDO_TIMEOUT = 30.0

@@ -23,15 +23,15 @@ from typing import Any
 import attrs
 import trio
 
-from ..client.errors import ClientError
-from ..environment.base import Environment, EnvironmentUnavailable
-from ..proto.errors import RpcError
-from .exec_tools import DEFAULT_SHELL, ExecTools
-from .fs_tools import FileTools
-from .image_tools import ImageTools
-from .js_repl import JsRepl
-from .patch_tool import APPLY_PATCH_DESCRIPTION, PatchTool
-from .spec import (
+from trio_exec.client.errors import ClientError
+from trio_exec.environment.base import Environment, EnvironmentUnavailable
+from trio_exec.proto.errors import RpcError
+from trio_exec.tools.exec_tools import DEFAULT_SHELL, ExecTools
+from trio_exec.tools.fs_tools import FileTools
+from trio_exec.tools.image_tools import ImageTools
+from trio_exec.tools.js_repl import JsRepl
+from trio_exec.tools.patch_tool import APPLY_PATCH_DESCRIPTION, PatchTool
+from trio_exec.tools.spec import (
     EXEC,
     FILESYSTEM,
     Reply,

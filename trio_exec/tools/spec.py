@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ..environment.base import Environment, EnvironmentUnavailable
+from trio_exec.environment.base import Environment, EnvironmentUnavailable
 
 EXEC = "exec"
 FILESYSTEM = "filesystem"

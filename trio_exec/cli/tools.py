@@ -27,9 +27,9 @@ from typing import Any
 
 import trio
 
-from .client.errors import ClientError
-from .environment import EnvironmentConfigError, EnvironmentManager
-from .tools import ToolArgumentError, ToolRejected, ToolResult, ToolSet, open_toolset
+from trio_exec.client.errors import ClientError
+from trio_exec.environment import EnvironmentConfigError, EnvironmentManager
+from trio_exec.tools import ToolArgumentError, ToolRejected, ToolResult, ToolSet, open_toolset
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DATA_URL_PREVIEW = 48

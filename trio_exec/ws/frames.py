@@ -26,7 +26,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from .proto.codec import Encoded, Pieces
+from trio_exec.proto.codec import Encoded, Pieces
 
 TEXT_FIN = 0x81
 #: Below this, frames are joined into one write; above it, the payload is written as is.

@@ -19,20 +19,18 @@ a child is never run unconfined when confinement was asked for. Otherwise 0.169 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from ..fs.policy import ServerPaths
-from ..proto import b64, errors, methods
-from ..proto import process_messages as m
-from . import confine
-from .envpolicy import build_environment
-from .managed import parse_signal
-from .spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
-
-if TYPE_CHECKING:
-    from ..dispatch import CallContext, Handler
+from trio_exec.process.envpolicy import build_environment
+from trio_exec.process.managed import parse_signal
+from trio_exec.process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
+from trio_exec.proto import b64, errors, methods
+from trio_exec.proto import process_messages as m
+from trio_exec.rpc.context import CallContext, Handler
+from trio_exec.sandbox import confine
+from trio_exec.sandbox.policy import ServerPaths
 
 
 async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStartResult:

@@ -46,11 +46,11 @@ from functools import cache
 
 import attrs
 
-from ..fs import context_policy
-from ..fs.policy import ServerPaths, is_within
-from ..proto.sandbox_context import SandboxContext
-from . import landlock as ll
-from .landlock import Bind, ChildHook, Rule
+from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.sandbox import context_policy
+from trio_exec.sandbox import landlock as ll
+from trio_exec.sandbox.landlock import Bind, ChildHook, Rule
+from trio_exec.sandbox.policy import ServerPaths, is_within
 
 DEVICES_RW = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 DEVICES_TTY = ("/dev/tty",)

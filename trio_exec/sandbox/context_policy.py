@@ -28,8 +28,7 @@ from trio_exec.proto import uri
 from trio_exec.proto.errors import InternalError
 from trio_exec.proto.sandbox_context import SandboxContext
 from trio_exec.proto.serde import normalize_abs_path
-
-from .policy import Access, ServerPaths, is_within, resolve
+from trio_exec.sandbox.policy import Access, ServerPaths, is_within, resolve
 
 
 def _denied(code: int) -> InternalError:

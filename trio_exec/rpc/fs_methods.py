@@ -1,5 +1,9 @@
 """The `fs/*` request handlers: params object in, one `LocalFilesystem` call, result object out.
 
+The path-based methods take `(LocalFilesystem, params, form)` (`FS_HANDLERS`, testable without
+a connection); `CONTEXT_HANDLERS` adapts them to the one handler signature and adds the methods
+whose state is the connection's (`fs/open` handles) or the session's (`fs/watchMissing`).
+
 Rule: handlers only translate. Defaults of absent members (`fs/remove`: recursive and force;
 `fs/createDirectory`: recursive) and base64 live here; every filesystem decision lives in
 `LocalFilesystem`. Base64 work on large payloads runs in a worker thread, like the I/O.
@@ -18,6 +22,8 @@ from typing import Any, Protocol
 
 import trio
 
+from trio_exec.fs.local import LocalFilesystem
+from trio_exec.fs.walk import WalkLimits
 from trio_exec.proto import b64
 from trio_exec.proto import methods as m
 from trio_exec.proto.codec import Spliced
@@ -25,11 +31,16 @@ from trio_exec.proto.dialect import PLAIN, RequestForm
 from trio_exec.proto.errors import InvalidRequest
 from trio_exec.proto.fs_messages import (
     FsCanonicalizeParams,
+    FsCloseParams,
     FsCopyParams,
     FsCreateDirectoryParams,
     FsGetMetadataParams,
     FsGetMetadataResult,
+    FsHandleResult,
+    FsOpenParams,
     FsPathResult,
+    FsReadBlockParams,
+    FsReadBlockResult,
     FsReadDirectoryParams,
     FsReadDirectoryResult,
     FsReadFileParams,
@@ -40,14 +51,16 @@ from trio_exec.proto.fs_messages import (
     FsWalkError,
     FsWalkParams,
     FsWalkResult,
+    FsWatchMissingParams,
+    FsWatchMissingResult,
+    FsWriteBlockParams,
     FsWriteFileParams,
 )
 from trio_exec.proto.process_messages import EmptyResult
 from trio_exec.proto.sandbox import SandboxPolicy
 from trio_exec.proto.sandbox_context import SandboxContext
-
-from .local import LocalFilesystem
-from .walk import WalkLimits
+from trio_exec.rpc.context import CallContext
+from trio_exec.rpc.context import Handler as ContextHandler
 
 #: Payloads at least this big are base64-coded in a worker thread, off the event loop. Below
 #: it the C codec stalls the loop for at most ~1.3 ms, less than a thread hop costs twice.
@@ -192,4 +205,49 @@ FS_HANDLERS: dict[str, Handler] = {
     m.FS_COPY: copy,
     m.FS_CANONICALIZE: canonicalize,
     m.FS_WALK: walk,
+}
+
+
+async def watch_missing(ctx: CallContext, params: FsWatchMissingParams) -> FsWatchMissingResult:
+    watching = await ctx.session.watches.watch(
+        params.watch_id, list(params.missing), params.present
+    )
+    return FsWatchMissingResult(watching=watching)
+
+
+async def open_handle(ctx: CallContext, params: FsOpenParams) -> FsHandleResult:
+    await ctx.conn.handles.open(params.handle_id, params.path, params.mode, params.sandbox)
+    return FsHandleResult(handle_id=params.handle_id)
+
+
+async def read_block(ctx: CallContext, params: FsReadBlockParams) -> FsReadBlockResult:
+    data, eof = await ctx.conn.handles.read_block(params.handle_id, params.offset, params.len)
+    return FsReadBlockResult(chunk=b64.encode(data), eof=eof)
+
+
+async def write_block(ctx: CallContext, params: FsWriteBlockParams) -> EmptyResult:
+    data = b64.decode_chunk(params.chunk)
+    await ctx.conn.handles.write_block(params.handle_id, params.offset, data)
+    return EmptyResult()
+
+
+async def close_handle(ctx: CallContext, params: FsCloseParams) -> EmptyResult:
+    ctx.conn.handles.close(params.handle_id)
+    return EmptyResult()
+
+
+def _with_filesystem(fs_handler: Handler) -> ContextHandler:
+    async def handler(ctx: CallContext, params: Any) -> Any:
+        return await fs_handler(ctx.fs, params, ctx.form)
+
+    return handler
+
+
+CONTEXT_HANDLERS: dict[str, ContextHandler] = {
+    **{name: _with_filesystem(fs_handler) for name, fs_handler in FS_HANDLERS.items()},
+    m.FS_WATCH_MISSING: watch_missing,
+    m.FS_OPEN: open_handle,
+    m.FS_READ_BLOCK: read_block,
+    m.FS_WRITE_BLOCK: write_block,
+    m.FS_CLOSE: close_handle,
 }

@@ -21,8 +21,8 @@ import trio_websocket
 from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import FrameProtocol
 
-from . import masking
-from .frames import FrameStream
+from trio_exec.ws import masking
+from trio_exec.ws.frames import FrameStream
 
 masking.install()
 

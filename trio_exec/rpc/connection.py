@@ -26,14 +26,19 @@ import attrs
 import trio
 import trio_websocket
 
-from . import dispatch
-from .config import DEFAULT_READ_PAUSE_BYTES, DEFAULT_READ_PAUSE_REQUESTS
-from .frames import FrameStream
-from .fs.local import LocalFilesystem
-from .inflight import InFlight, Reply
-from .proto import codec, errors
-from .session.registry import SessionRegistry
-from .session.session import Attachment
+from trio_exec.fs.local import LocalFilesystem
+from trio_exec.proto import codec, errors
+from trio_exec.rpc import dispatch
+from trio_exec.rpc.context import CallContext, ConnectionState
+from trio_exec.rpc.inflight import (
+    DEFAULT_READ_PAUSE_BYTES,
+    DEFAULT_READ_PAUSE_REQUESTS,
+    InFlight,
+    Reply,
+)
+from trio_exec.session.registry import SessionRegistry
+from trio_exec.session.session import Attachment
+from trio_exec.ws.frames import FrameStream
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +85,11 @@ class Connection:
         it. Cancellation: the socket is closed; the session is parked as on any other end."""
         sink, source = trio.open_memory_channel[codec.Encoded | Reply](SINK_CAPACITY)
         nursery: trio.Nursery
-        state: dispatch.ConnectionState | None = None
+        state: ConnectionState | None = None
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
-                    state = dispatch.ConnectionState(
+                    state = ConnectionState(
                         self.label,
                         self.registry,
                         self.fs,
@@ -108,7 +113,7 @@ class Connection:
 
     async def _reader(
         self,
-        state: dispatch.ConnectionState,
+        state: ConnectionState,
         nursery: trio.Nursery,
         sink: trio.MemorySendChannel[codec.Encoded | Reply],
     ) -> None:
@@ -136,11 +141,11 @@ class Connection:
 
     async def _run_request(
         self,
-        state: dispatch.ConnectionState,
+        state: ConnectionState,
         request: codec.Request,
         sink: trio.MemorySendChannel[codec.Encoded | Reply],
     ) -> None:
-        ctx = dispatch.CallContext(state)
+        ctx = CallContext(state)
         reply = None
         queued = False
         try:
@@ -156,7 +161,7 @@ class Connection:
                 self._idle = trio.Event()
 
     async def _reply_for(
-        self, ctx: dispatch.CallContext, request: codec.Request
+        self, ctx: CallContext, request: codec.Request
     ) -> codec.Encoded:
         """The encoded response (the result object is released before the bytes travel on: a
         large `fs/readFile` result must not stay alive beside its encoding)."""

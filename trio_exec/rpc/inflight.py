@@ -26,8 +26,12 @@ from __future__ import annotations
 import attrs
 import trio
 
-from .config import DEFAULT_READ_PAUSE_BYTES, DEFAULT_READ_PAUSE_REQUESTS
-from .proto.codec import Encoded
+from trio_exec.proto.codec import Encoded
+
+#: Reading a connection pauses while this many of its requests are in flight...
+DEFAULT_READ_PAUSE_REQUESTS = 16
+#: ...or while this many bytes of its replies wait to be written.
+DEFAULT_READ_PAUSE_BYTES = 16 * 1024 * 1024
 
 
 @attrs.frozen

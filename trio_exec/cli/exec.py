@@ -42,7 +42,7 @@ from collections.abc import Iterator, Sequence
 
 import trio
 
-from .client import (
+from trio_exec.client import (
     ClientError,
     ConnectionLost,
     ExecClient,
@@ -51,16 +51,16 @@ from .client import (
     RemoteProcess,
     open_client,
 )
-from .environment.manager import (
+from trio_exec.environment.manager import (
     DISABLED,
     REMOTE,
     VARIABLES,
     EnvironmentConfigError,
     spec_from_environ,
 )
-from .proto.errors import MethodNotFound, NotFound, RpcError
-from .proto.process_messages import TerminalSize
-from .proto.types import U16
+from trio_exec.proto.errors import MethodNotFound, NotFound, RpcError
+from trio_exec.proto.process_messages import TerminalSize
+from trio_exec.proto.types import U16
 
 EXIT_USAGE, EXIT_CANNOT_START, EXIT_CLIENT = 2, 127, 255
 EXIT_STATUS = f"""\

@@ -28,16 +28,14 @@ import os
 import pwd
 import socket
 import tempfile
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from . import __version__
-from .proto import methods
-from .proto.env_messages import EnvironmentConfigReadParams, IgnoredParams
-from .proto.errors import InvalidParams
-from .proto.uri import to_uri
-
-if TYPE_CHECKING:
-    from .dispatch import CallContext, Handler
+from trio_exec import __version__
+from trio_exec.proto import methods
+from trio_exec.proto.env_messages import EnvironmentConfigReadParams, IgnoredParams
+from trio_exec.proto.errors import InvalidParams
+from trio_exec.proto.uri import to_uri
+from trio_exec.rpc.context import CallContext, Handler
 
 CAPABILITY_FLAGS = (
     "networkProxyLaunch",

@@ -1,4 +1,4 @@
-"""Confining a 0.169 `sandbox` child (`process/confine.py`, `process/landlock.py`).
+"""Confining a 0.169 `sandbox` child (`sandbox/confine.py`, `sandbox/landlock.py`).
 
 Two layers: the mapping from a `SandboxContext` to a plan, a Landlock ruleset and a seccomp
 program (pure, checked field by field), and real children spawned through `spawn()` with that
@@ -340,7 +340,7 @@ async def test_a_failure_in_the_child_means_no_exec(work: Path, outside: Path,
 NOBODY_CHILD = """
 import json, os, sys, trio
 from trio_exec.sandbox.policy import ServerPaths
-from trio_exec.process import confine
+from trio_exec.sandbox import confine
 from trio_exec.process.spawn import SpawnRequest, spawn
 from trio_exec.proto.sandbox_context import SandboxContext
 

@@ -42,7 +42,7 @@ def test_every_fs_method_has_a_handler() -> None:
         name for name, spec in methods.METHODS.items() if spec.service == methods.FILESYSTEM
     }
     # fs/watchMissing is session-scoped (its notification goes to the session), the file
-    # handle methods connection-scoped (dispatch.py, fs/handles.py): not here
+    # handle methods connection-scoped (rpc/fs_methods.py, fs/handles.py): not here
     scoped = {
         methods.FS_WATCH_MISSING, methods.FS_OPEN, methods.FS_READ_BLOCK,
         methods.FS_WRITE_BLOCK, methods.FS_CLOSE,

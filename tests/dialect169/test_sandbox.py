@@ -1,5 +1,5 @@
 """A 0.169 `process/start` with a `sandbox` context, differentially: trio-exec (Landlock +
-seccomp + read-only binds, `process/confine.py`) against the codex 0.169.0 exec-server
+seccomp + read-only binds, `sandbox/confine.py`) against the codex 0.169.0 exec-server
 (bubblewrap + seccomp). The contexts are the ones the real client sends (read-only, its default
 mode, and workspace-write with the `.git` carve-out; docs/protocol-dialects.md §5.3).
 

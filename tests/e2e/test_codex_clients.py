@@ -13,7 +13,7 @@ Sandbox mode: every client runs with ``-s danger-full-access``, except the 0.169
 of its sandboxed modes: codex's default mode for ``codex exec`` is ``read-only``, and in it (and
 in ``workspace-write``) the 0.169 and 0.171 clients send a filesystem-restricting ``sandbox``
 context on ``process/start``, which trio-exec enforces (Landlock, seccomp, read-only binds;
-``process/confine.py``), answering ``sandboxType: "linuxSeccomp"`` as the reference does. The
+``sandbox/confine.py``), answering ``sandboxType: "linuxSeccomp"`` as the reference does. The
 0.120 client sends no sandbox member; in a sandboxed mode it wraps the command in its *own*
 binary path (``<client codex> --sandbox-policy … -- bash -lc …``), which only works when client
 and daemon share a filesystem, so it also runs with full access here.
@@ -275,7 +275,9 @@ async def test_codex_recovers_a_command_that_exited_while_detached(
     """The proxy drops the connection (losing the frame of ``line-3``) while the command
     waits at a gate; only when codex tries to reconnect is the gate opened, and the proxy
     holds that reconnect until the command has printed ``line-4`` … ``line-8``, exited 7 and
-    been reaped (a watcher that holds no output pipe says so through a FIFO). So the output, the exit and
+    been reaped (a watcher that holds no output pipe says so through a FIFO; it runs in a session
+of its own, since the daemon keeps a leader unreaped while members of its group live:
+process/group.py). So the output, the exit and
     the close all happen while no client is attached, and reach codex only through the
     resumed session's ``process/read``, whose ``nextSeq - 1`` must be the close event's seq
     (the 0.169 rule): the model gets every line once, in order, and the exit code."""
@@ -286,8 +288,8 @@ async def test_codex_recovers_a_command_that_exited_while_detached(
     command = (
         "echo line-1; echo line-2; echo line-3; " + gates.wait("go") + "; "
         f"for i in $(seq 4 {LINES}); do echo line-$i; done; "
-        f"(while kill -0 $$ 2>/dev/null; do sleep 0.01; done; echo reaped > {reaped}) "
-        f">/dev/null 2>&1 & exit {DETACHED_EXIT}")
+        "setsid -f sh -c 'while kill -0 \"$1\" 2>/dev/null; do sleep 0.01; done; "
+        f"echo reaped > \"$2\"' watcher $$ {reaped} >/dev/null 2>&1; exit {DETACHED_EXIT}")
 
     async def finish_while_detached() -> None:
         gates.open("go")

@@ -1,5 +1,5 @@
 """0.169 environment messages: `environment/info`, `environment/status`,
-`environmentConfig/read` params (their results are plain maps built by `trio_exec/hostenv.py`).
+`environmentConfig/read` params (their results are plain maps built by `trio_exec/rpc/host_methods.py`).
 
 Rule: `environment/info` and `environment/status` ignore their params (`{}`, `null`, absent
 and anything else all work), as the reference does.

@@ -2,7 +2,7 @@
 
 Rule: a method exists on the wire iff it is in `METHODS`; everything else answers -32601.
 The result type is what the method answers on success (a message class, or a plain map for the
-`environment*` methods, whose results are built by `trio_exec/hostenv.py`).
+`environment*` methods, whose results are built by `trio_exec/rpc/host_methods.py`).
 The gating service names the text of the handshake errors ("exec" or "filesystem"); None means
 the method is allowed before the handshake completes (only `initialize`).
 """

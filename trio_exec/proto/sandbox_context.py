@@ -13,7 +13,7 @@ here too, with their texts (probe p12): `permissions` and `windowsSandboxLevel` 
 `enabled`); in an `external` one `network`. An error inside `permissions` is reported before a
 missing envelope member, as serde does (it checks missing fields last). `cwd` and
 `workspaceRoots` are optional path members (URIs, per member, like every other path). The
-rest of `permissions` is kept as sent; `fs/context_policy.py` reads it.
+rest of `permissions` is kept as sent; `sandbox/context_policy.py` reads it.
 Nothing here imports trio.
 """
 

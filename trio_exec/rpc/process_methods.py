@@ -6,7 +6,7 @@ the attachment's guard, so a takeover answers it `session has been resumed by an
 connection`.
 
 0.169 (`proto/dialect.py`): a process started by a 0.169-dialect request remembers it; its
-`envPolicy` builds the environment from the daemon's own (`envpolicy.py`; without one `env` is
+`envPolicy` builds the environment from the daemon's own (`process/envpolicy.py`; without one `env` is
 the whole environment, in both dialects); `metadata` is checked and otherwise informational;
 the network members are accepted (trio-exec runs no network proxy). A `sandbox` context that
 restricts the filesystem or the network confines the child (`confine.py`: Landlock, seccomp,

@@ -10,7 +10,7 @@ sandbox (its own Landlock-based one included).
 Mapping (`plan`), from the context's `permissions` (`managed` only; `disabled` and `external`
 ask nothing of the server):
 - `file_system.type == "restricted"`: every path not granted is denied. Each entry's roots
-  (resolved as `fs/context_policy.py` does) get a Landlock rule: `read` → execute, read file,
+  (resolved as `sandbox/context_policy.py` does) get a Landlock rule: `read` → execute, read file,
   read directory; `write` → every filesystem right of the kernel's ABI. Devices a shell needs
   are always granted: `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`, `/dev/urandom`
   read+write, `/dev/tty` and the child's own PTY read+write+ioctl.

@@ -274,15 +274,44 @@ async def test_signal_interrupt(server169: ServerHandle, tmp_path: Path) -> None
         assert exited["exitCode"] == 7
 
 
-async def test_spawn_failure_with_a_missing_uri_cwd(server169: ServerHandle) -> None:
-    """Known difference (not matched yet): 0.171 adds ``data: {"kind": "spawnNotFound"}`` to
-    the error; 0.169 and trio-exec send code and message only."""
+SPAWN_FAILURES = {  # name: (argv, cwd, message, 0.171's data kind)
+    "missing cwd": (["/bin/true"], "file:///nonexistent/dir",
+                    "No such file or directory (os error 2)", "spawnNotFound"),
+    "missing program": (["/nonexistent/prog"], "file:///",
+                        "No such file or directory (os error 2)", "spawnNotFound"),
+    "program not on PATH": (["no-such-program-xyz"], "file:///",
+                            "No such file or directory (os error 2)", "spawnNotFound"),
+    "directory as program": (["/tmp"], "file:///",
+                             "Permission denied (os error 13)", "spawnPermissionDenied"),
+    "file as cwd": (["/bin/true"], "file:///bin/true",
+                    "Not a directory (os error 20)", "spawnFailed"),
+}
+
+
+@pytest.mark.parametrize("case", SPAWN_FAILURES)
+async def test_spawn_failure_kinds(server169: ServerHandle, case: str) -> None:
+    """codex 0.171 classifies a failed spawn in the error's `data` (`kind`); 0.169 sends code
+    and message only. trio-exec sends 0.171's form: an additive member 0.169 clients ignore."""
+    argv, cwd, message, kind = SPAWN_FAILURES[case]
     async with session(server169.url) as client:
-        reply = await start169(client, "f", ["/bin/true"], "file:///nonexistent/dir")
-        error = {"code": -32603, "message": "No such file or directory (os error 2)"}
-        if server169.kind == REFERENCE_0171:
-            error["data"] = {"kind": "spawnNotFound"}
-        assert reply["error"] == error
+        reply = await start169(client, "f", argv, cwd)
+    error: dict[str, Any] = {"code": -32603, "message": message}
+    if server169.kind != REFERENCE_0169:
+        error["data"] = {"kind": kind}
+    assert reply["error"] == error
+
+
+async def test_a_non_executable_file_is_permission_denied(
+    server169: ServerHandle, tmp_path: Path
+) -> None:
+    program = tmp_path / "not-executable"
+    program.write_text("#!/bin/sh\n")
+    async with session(server169.url) as client:
+        reply = await start169(client, "f", [str(program)], "file:///")
+    error: dict[str, Any] = {"code": -32603, "message": "Permission denied (os error 13)"}
+    if server169.kind != REFERENCE_0169:
+        error["data"] = {"kind": "spawnPermissionDenied"}
+    assert reply["error"] == error
 
 
 # ------------------------------------------------------------------------------ watches

@@ -39,7 +39,16 @@ DEFAULT_ROWS, DEFAULT_COLS = 24, 80
 
 
 class SpawnError(Exception):
-    """`str(err)` is the text the client sees (-32603)."""
+    """`str(err)` is the text the client sees (-32603); `kind` classifies an OS failure as
+    codex 0.171 does in the error's `data` (probed: ENOENT → `spawnNotFound`, EACCES →
+    `spawnPermissionDenied`, any other errno → `spawnFailed`), None for the others."""
+
+    def __init__(self, text: str, *, os_errno: int | None = None) -> None:
+        super().__init__(text)
+        self.kind: str | None = None
+        if os_errno is not None:
+            self.kind = {errno.ENOENT: "spawnNotFound",
+                         errno.EACCES: "spawnPermissionDenied"}.get(os_errno, "spawnFailed")
 
 
 @attrs.frozen(kw_only=True)
@@ -151,7 +160,7 @@ async def spawn(request: SpawnRequest) -> Spawned:
             return await _spawn_pty(request, args, executable, env)
         return await _spawn_pipes(request, args, executable, env)
     except OSError as exc:
-        raise SpawnError(os_error_text(exc)) from None
+        raise SpawnError(os_error_text(exc), os_errno=exc.errno) from None
 
 
 async def _open(request: SpawnRequest, args: list[str], executable: str, env: dict[str, str],

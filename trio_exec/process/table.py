@@ -48,7 +48,9 @@ class ProcessTable:
         except SpawnError as exc:
             del self._entries[process_id]
             starting.set()
-            raise errors.InternalError(str(exc)) from None
+            # 0.169 dialect: the additive `data` codex 0.171 sends (0.169 clients ignore it)
+            data = {"kind": exc.kind} if exc.kind and dialect is Dialect.V0169 else None
+            raise errors.InternalError(str(exc), data=data) from None
         except BaseException:
             del self._entries[process_id]
             starting.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno as errno_codes
 import os
+from collections.abc import Mapping
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -25,15 +26,19 @@ class RpcError(Exception):
 
     code: int = INTERNAL_ERROR
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, data: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: JSON-RPC's optional `data` member, sent only when set.
+        self.data = data
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 
     def to_wire(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message}
+        if self.data is None:
+            return {"code": self.code, "message": self.message}
+        return {"code": self.code, "data": self.data, "message": self.message}
 
 
 class ParseError(RpcError):

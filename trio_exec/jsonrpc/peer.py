@@ -133,13 +133,11 @@ class Peer:
         while True:
             await self.before_read()
             try:
-                raw = await self.stream.receive()
+                message = codec.decode(await self.stream.receive())
             except StreamClosed as closed:
                 log.info("%s closed by peer: %s", self.label, closed)
                 self._closed_by(closed)
                 return
-            try:
-                message = codec.decode(raw)
             except codec.DecodeError as bad:
                 await self.on_bad_message(bad)
                 continue

@@ -3,6 +3,8 @@
 Rules:
 - `receive()` returns one whole inbound message (JSON text, not yet decoded); the peer's end
   of the stream raises `StreamClosed` with the reason and, for a WebSocket, the Close code.
+  A message the stream itself refuses while going on (wrong framing, too long) raises
+  `codec.DecodeError`, answered like an undecodable message.
 - `send(payloads)` writes the messages in order, each whole; it returns False, writing
   nothing, when the stream is already closing; a broken stream raises `StreamClosed` or
   trio's `BrokenResourceError`/`ClosedResourceError`.

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import trio
 
 from trio_exec import __version__
-from trio_exec.config import Config, ConfigError, parse_listen_url
+from trio_exec.config import STDIO_LISTEN, Config, ConfigError, parse_listen_url
 from trio_exec.proto.errors import os_error_text
 from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_REQUESTS
 
@@ -121,7 +121,9 @@ def _add_serve(commands: Any) -> None:
                                 description="Run the exec-server daemon; it prints its URL.")
     serve.add_argument("--listen", default="ws://127.0.0.1:0",
                        help="ws://HOST:PORT: an IP or a host name (every address it resolves "
-                       "to); port 0 picks a free one (default ws://127.0.0.1:0)")
+                       "to); port 0 picks a free one (default ws://127.0.0.1:0); or `stdio`: "
+                       "one session over stdin and stdout, one JSON message per line, until "
+                       "stdin ends")
     serve.add_argument("--session-ttl", type=_seconds, default=30.0,
                        help="seconds a disconnected session waits for a resume (default 30)")
     serve.add_argument("--retention", type=_seconds, default=30.0,
@@ -179,8 +181,10 @@ def _token(path: str) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    stdio = args.listen in STDIO_LISTEN
     return Config(
-        listen=parse_listen_url(args.listen),
+        listen=Config().listen if stdio else parse_listen_url(args.listen),
+        stdio=stdio,
         session_ttl=args.session_ttl,
         retention=args.retention,
         ping_interval=args.ping_interval or None,
@@ -206,7 +210,12 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        trio.run(run_daemon, config)
+        if config.stdio:
+            from trio_exec.stdio import run_stdio
+
+            run_stdio(config)
+        else:
+            trio.run(run_daemon, config)
     except OSError as exc:  # ListenError's text names the address
         print(f"Error: {os_error_text(exc)}", file=sys.stderr)
         return EXIT_CANNOT_SERVE

@@ -65,9 +65,15 @@ def parse_listen_url(url: str) -> ListenAddress:
     return ListenAddress(host=host, port=int(port_text))
 
 
+#: `--listen` values serving one session over stdin and stdout instead of a socket.
+STDIO_LISTEN = ("stdio", "stdio://")
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     listen: ListenAddress = attrs.field(factory=lambda: ListenAddress(host="127.0.0.1", port=0))
+    #: Serve one session over stdin and stdout (`stdio.py`); `listen` is then not used.
+    stdio: bool = False
     #: Seconds a parked session waits for a resume before its processes are killed.
     session_ttl: float = 30.0
     #: Seconds a closed process stays readable.

@@ -25,9 +25,15 @@ import trio
 from trio_exec import systemd
 from trio_exec.config import Config, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
+from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
 from trio_exec.rpc import host_methods
-from trio_exec.rpc.connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
+from trio_exec.rpc.connection import (
+    CLOSE_TIMEOUT,
+    Connection,
+    ConnectionConfig,
+    websocket_stream,
+)
 from trio_exec.session.registry import SessionRegistry
 from trio_exec.ws.frontdoor import FrontDoorConfig, accept_websocket, send_missing_close
 
@@ -136,14 +142,7 @@ class Daemon:
                         with trio.move_on_after(CLOSE_TIMEOUT):
                             await upgraded.ws.aclose(1001, "server shutting down")
                     elif upgraded is not None:
-                        connection = Connection(
-                            upgraded.ws, upgraded.frames, self.registry, self.fs, self._conn_config
-                        )
-                        self._connections.add(connection)
-                        try:
-                            await connection.serve()
-                        finally:
-                            self._connections.discard(connection)
+                        await self.serve_connection(websocket_stream(upgraded.ws, upgraded.frames))
                         if not upgraded.frames.torn:  # never a Close inside a torn frame
                             await send_missing_close(upgraded.ws, stream)
                 finally:
@@ -152,6 +151,15 @@ class Daemon:
                         await stream.aclose()
         except Exception:
             log.exception("connection handler failed")
+
+    async def serve_connection(self, stream: MessageStream) -> None:
+        """Serve one connection over `stream` until it ends (its session is then parked)."""
+        connection = Connection(stream, self.registry, self.fs, self._conn_config)
+        self._connections.add(connection)
+        try:
+            await connection.serve()
+        finally:
+            self._connections.discard(connection)
 
     def kill_everything_now(self) -> None:
         """The second signal: SIGKILL every process group the daemon started, synchronously."""

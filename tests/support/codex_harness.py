@@ -548,6 +548,7 @@ async def run_codex_exec(
     use_proxy: bool = True,
     time_limit: float = 120,
     keep_home: bool = False,
+    environments_toml: str | None = None,
 ) -> CodexRun:
     """Run ``codex exec`` once with the model scripted by ``script`` and the exec-server at
     ``exec_server_url`` (through the logging proxy unless ``use_proxy=False``).
@@ -558,6 +559,8 @@ async def run_codex_exec(
     ``extra_args`` go to ``codex exec`` before the prompt (e.g. ``["-s", "read-only"]``).
     ``cut_when``, ``cuts``, ``cut_drops_frame``, ``reconnect_delay`` and ``before_reconnect``
     configure the proxy's connection cuts (:class:`LoggingProxy`).
+    ``environments_toml`` is written to ``$CODEX_HOME/environments.toml`` when given (codex
+    then ignores ``CODEX_EXEC_SERVER_URL``).
     Raises :class:`CodexTimeout` after ``time_limit`` seconds."""
     bin_ = Path(codex_bin) if codex_bin else codex_binary(codex_version)
     if not bin_.exists():
@@ -582,6 +585,8 @@ async def run_codex_exec(
                 await proxy.serve(nursery)
                 url = f"ws://127.0.0.1:{proxy.port}"
             write_config(home, model.port, sandbox_mode=sandbox_mode, extra_toml=extra_toml)
+            if environments_toml is not None:
+                await trio.Path(home, "environments.toml").write_text(environments_toml)
             env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_")}
             env.update({
                 "CODEX_HOME": home,

@@ -15,7 +15,8 @@ Rules:
 - The exit status is the command's: its exit code, 128+n when signal n killed it; 127 when it
   could not be started; 255 when the server could not be reached or the command's output
   could not be followed to its end; 2 for a usage error (`EXIT_STATUS`, shown by `--help`).
-- The server is `--url`, else the environment's (`environment.manager.spec_from_environ`:
+- The server is `--via COMMAND` (a command speaking the protocol on its stdin and stdout, such
+  as `ssh devbox trio-exec serve --listen stdio`; no resume), else `--url`, else the environment's (`environment.manager.spec_from_environ`:
   `TRIO_EXEC_SERVER_URL`, or `CODEX_EXEC_SERVER_URL` when that is unset or empty), the one
   rule of the whole library.
 - When the server goes away (shuts down, or refuses a reconnect) we say so at once on stderr
@@ -34,6 +35,7 @@ import contextlib
 import errno
 import os
 import posixpath
+import shlex
 import signal
 import sys
 import termios
@@ -50,6 +52,7 @@ from trio_exec.client import (
     ReconnectPolicy,
     RemoteProcess,
     open_client,
+    open_client_via,
 )
 from trio_exec.environment.manager import (
     DISABLED,
@@ -102,6 +105,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--url", help="ws:// or wss:// URL of the exec-server (default: "
                         "$TRIO_EXEC_SERVER_URL, else $CODEX_EXEC_SERVER_URL)")
+    parser.add_argument("--via", metavar="COMMAND",
+                        help="start COMMAND and speak to the exec-server on its stdin and "
+                        "stdout, e.g. 'ssh devbox trio-exec serve --listen stdio' (split like a "
+                        "shell would; no resume)")
     parser.add_argument("--tty", action="store_true", help="run the command on a PTY")
     parser.add_argument("--cwd", help="working directory on the server (default: ours)")
     parser.add_argument("--env", action="append", default=[], metavar="K=V",
@@ -160,10 +167,23 @@ def _server_url(given: str | None) -> str:
     raise UsageError(f"no server: pass --url or set {' or '.join(VARIABLES)}")
 
 
+def _via_command(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    try:
+        command = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--via: {exc}") from None
+    if not command:
+        raise UsageError("--via: empty command")
+    return command
+
+
 def run(args: argparse.Namespace) -> int:
     """The `exec` subcommand; returns the exit status."""
     try:
-        url = _server_url(args.url)
+        via = _via_command(args.via)
+        url = "" if via else _server_url(args.url)
         argv = _command(args)
         env = _environment(args)
         token = _token(args.auth_token_file)
@@ -173,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     cwd = args.cwd if args.cwd is not None else os.getcwd()
     try:
         policy = ReconnectPolicy(give_up_after=args.reconnect_window)
-        return trio.run(_main, url, token, argv, cwd, env, bool(args.tty), policy)
+        return trio.run(_main, via or url, token, argv, cwd, env, bool(args.tty), policy)
     except ClientError as exc:
         print(f"trio-exec exec: {exc}", file=sys.stderr)
         return EXIT_CLIENT
@@ -215,7 +235,7 @@ def _raw_terminal(enabled: bool) -> Iterator[None]:
 
 
 async def _main(
-    url: str,
+    server: str | list[str],
     token: str | None,
     argv: list[str],
     cwd: str,
@@ -226,10 +246,15 @@ async def _main(
     def server_down(cause: str, seconds_left: float) -> None:
         _complain(f"{cause}; reconnecting for up to {seconds_left:.3g} s…", tty)
 
-    async with open_client(
-        url, client_name="trio-exec exec", auth_token=token, reconnect=policy,
-        on_server_down=server_down,
-    ) as client:
+    connecting = (
+        open_client_via(server, client_name="trio-exec exec")
+        if isinstance(server, list)
+        else open_client(
+            server, client_name="trio-exec exec", auth_token=token, reconnect=policy,
+            on_server_down=server_down,
+        )
+    )
+    async with connecting as client:
         try:
             process = await client.process_start(
                 argv, cwd=cwd, env=env, tty=tty, pipe_stdin=None if tty else True,

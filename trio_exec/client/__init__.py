@@ -10,6 +10,7 @@ from trio_exec.client.client import (
     ExecClient,
     open_client,
     open_client_over_stream,
+    open_client_via,
     open_client_with,
 )
 from trio_exec.client.connect import BadUrl, Connector, stream_connector, url_connector
@@ -40,6 +41,7 @@ __all__ = [
     "RequestTooLarge",
     "open_client",
     "open_client_over_stream",
+    "open_client_via",
     "open_client_with",
     "stream_connector",
     "url_connector",

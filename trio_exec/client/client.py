@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
 import trio
 
-from trio_exec.client.connect import Connector, stream_connector, url_connector
+from trio_exec.client.connect import (
+    Connector,
+    command_connector,
+    stream_connector,
+    url_connector,
+)
 from trio_exec.client.errors import ClientError, ConnectionLost, ProcessLost, RequestTooLarge
 from trio_exec.client.link import CLOSE_TIMEOUT, LinkLost, Tap
 from trio_exec.client.notifications import decode_notification
@@ -456,3 +461,24 @@ def open_client_over_stream(
     )
 
 
+
+
+def open_client_via(
+    command: Sequence[str],
+    *,
+    client_name: str = "trio-exec-client",
+    tap: Tap | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+) -> AbstractAsyncContextManager[ExecClient]:
+    """A client speaking one JSON message per line with `command` (started here, e.g.
+    `["ssh", "devbox", "trio-exec", "serve", "--listen", "stdio"]`) on its stdin and stdout.
+    There is no resume over a command: when it dies, every call fails (`ConnectionLost`)."""
+    return open_client_with(
+        command_connector(command),
+        target=f"the exec-server via `{' '.join(command)}`",
+        client_name=client_name,
+        reconnect=None,
+        ping_interval=None,
+        tap=tap,
+        max_message_size=max_message_size,
+    )

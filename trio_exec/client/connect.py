@@ -1,4 +1,6 @@
-"""How the client reaches a server: a `Connector` opens one WebSocket in a given nursery.
+"""How the client reaches a server: a `Connector` opens one connection in a given nursery: a
+WebSocket, or (`command_connector`, `--via`) a command speaking one JSON message per line on
+its stdin and stdout, such as `ssh devbox trio-exec serve --listen stdio`.
 
 Rule: the client never opens sockets itself; it calls its connector once per connection
 attempt (the first one and every reconnect), so the same client runs over TCP, TLS, or any trio
@@ -7,24 +9,42 @@ server drops such connections) and accept large messages (a 512 MiB `fs/readFile
 The stream is closed when the nursery given to the connector ends: trio-websocket closes it
 only when our side closes first, so a connection the server closed (1001, 1009, 4000, or a
 plain EOF) would otherwise keep its socket open until garbage collection.
+
+A command is started in its own process group (as the codex client starts an exec-server
+child), with our stderr as its stderr. When the connection's nursery ends, its stdin is
+closed (a stdio server's cue to kill its processes and exit); a command still running
+`COMMAND_EXIT_TIMEOUT` seconds later gets SIGTERM on its group, and SIGKILL as long again
+after; it is always reaped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import ssl
-from collections.abc import Awaitable, Callable
+import subprocess
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 
+from trio_exec.jsonrpc.lines import LineMessages
+from trio_exec.jsonrpc.stream import MessageStream
+
 #: Largest inbound message: a 512 MiB file in base64 plus the envelope.
 MAX_MESSAGE_SIZE = 1024 * 1024 * 1024
 MESSAGE_QUEUE = 16
 RECEIVE_BUFFER = 256 * 1024
 
-Connector = Callable[[trio.Nursery], Awaitable[trio_websocket.WebSocketConnection]]
+#: How long a `--via` command may take to exit after its stdin closed, before SIGTERM.
+COMMAND_EXIT_TIMEOUT = 5.0
+
+Connector = Callable[
+    [trio.Nursery], Awaitable[trio_websocket.WebSocketConnection | MessageStream]
+]
 
 
 class BadUrl(ValueError):
@@ -110,3 +130,41 @@ async def _close_when_done(stream: trio.abc.Stream) -> None:
         await trio.sleep_forever()
     finally:
         await trio.aclose_forcefully(stream)
+
+
+def command_connector(command: Sequence[str]) -> Connector:
+    """Start `command` per connection attempt and speak newline-delimited JSON on its stdin
+    and stdout. Raises `OSError` when it cannot be started."""
+    argv = list(command)
+    if not argv:
+        raise ValueError("empty --via command")
+
+    async def connect(nursery: trio.Nursery) -> MessageStream:
+        process = await trio.lowlevel.open_process(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
+        assert process.stdin is not None and process.stdout is not None
+        nursery.start_soon(_end_command_when_done, process)
+        return LineMessages(process.stdout, process.stdin, max_message_size=MAX_MESSAGE_SIZE)
+
+    return connect
+
+
+async def _end_command_when_done(process: trio.Process) -> None:
+    """When the connection's nursery ends: close the command's stdin, wait for it to exit,
+    then SIGTERM and SIGKILL its group if it does not. Cancellation: this is how it ends."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            assert process.stdin is not None
+            await trio.aclose_forcefully(process.stdin)
+            for signum in (None, signal.SIGTERM, signal.SIGKILL):
+                if signum is not None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signum)
+                with trio.move_on_after(COMMAND_EXIT_TIMEOUT):
+                    await process.wait()
+                    break
+            if process.stdout is not None:
+                await trio.aclose_forcefully(process.stdout)

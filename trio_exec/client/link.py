@@ -1,9 +1,9 @@
-"""One WebSocket connection of the client: one reader, one writer, the calls in flight.
+"""One connection of the client: a `Peer` (`jsonrpc/peer.py`) and the calls it has in flight.
 
 Rules:
-- The writer is the only task that sends frames; callers queue (call, frame) pairs. A call is
-  marked `sent` just before its frame is handed to the socket, so after a drop the client
-  knows which requests may have reached the server.
+- Callers queue their requests; the peer's writer is the only task that writes. A call is
+  marked `sent` just before its message is handed to the stream, so after a drop the client
+  knows which requests may have reached the server (`jsonrpc/calls.py`).
 - The reader files replies into their calls by id and hands notifications to `on_notification`
   synchronously, in arrival order.
 - When the link dies (peer close, broken stream, missing pong, `kill()`), every call in flight
@@ -13,6 +13,8 @@ Rules:
   largest call in flight that was sent is the one it refused (the refused message is in
   flight, and anything at least as large is over the limit too): it fails with
   `RequestTooLarge`, never `LinkLost`, so nobody sends it again.
+- The transport is a WebSocket (given as a trio-websocket connection) or any
+  `MessageStream`, such as the lines of a `--via` command's stdin and stdout.
 
 Cancellation: cancelling `request()` abandons the call (its late reply is ignored).
 """
@@ -29,18 +31,21 @@ import trio
 import trio_websocket
 
 from trio_exec.client.errors import RequestTooLarge
+from trio_exec.jsonrpc import calls as calls_
+from trio_exec.jsonrpc.calls import Call, Outgoing
+from trio_exec.jsonrpc.peer import Peer, Tap, Tracked
+from trio_exec.jsonrpc.stream import MessageStream
+from trio_exec.jsonrpc.websocket import WebSocketMessages
 from trio_exec.proto import codec
-from trio_exec.proto.errors import error_from_wire
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CLOSE_TIMEOUT", "Link", "LinkLost", "Tap"]
 
 WRITE_QUEUE = 64
 CLOSE_TIMEOUT = 1.0
 MESSAGE_TOO_BIG = 1009
 _labels = itertools.count(1)
-
-#: A test hook seeing every decoded inbound message first; returning True drops the message.
-Tap = Callable[[codec.Message], bool]
 
 
 class LinkLost(Exception):
@@ -53,23 +58,10 @@ class LinkLost(Exception):
 
 
 @attrs.define(eq=False)
-class _Call:
-    method: str
-    #: Bytes of its message.
-    size: int
-    done: trio.Event = attrs.field(factory=trio.Event)
-    sent: bool = False
-    abandoned: bool = False
-    result: Any = None
-    error: BaseException | None = None
-
-
-@attrs.define(eq=False)
 class Link:
-    """Invariant: `_calls` holds exactly the calls awaiting a reply on this link; once `dead`
-    is set it is empty and stays empty."""
+    """Invariant: once `dead` is set no call is pending on this link and none is accepted."""
 
-    ws: trio_websocket.WebSocketConnection
+    transport: trio_websocket.WebSocketConnection | MessageStream
     on_notification: Callable[[str, Any], None]
     ping_interval: float | None = None
     ping_timeout: float = 20.0
@@ -78,39 +70,52 @@ class Link:
     max_message_size: int | None = None
     label: str = attrs.field(factory=lambda: f"link-{next(_labels)}")
     dead: trio.Event = attrs.field(factory=trio.Event)
-    #: Set once `run` has returned and the socket is closed.
+    #: Set once `run` has returned and the stream is closed.
     finished: trio.Event = attrs.field(factory=trio.Event)
-    reason: str = "connection closed"
-    close_code: int | None = None
-    _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
-    _calls: dict[int, _Call] = attrs.field(factory=dict)
-    _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    _queue: tuple[trio.MemorySendChannel[tuple[_Call | None, bytes]],
-                  trio.MemoryReceiveChannel[tuple[_Call | None, bytes]]] = attrs.field(
-        factory=lambda: trio.open_memory_channel[tuple[_Call | None, bytes]](WRITE_QUEUE)
-    )
+    _peer: Peer = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        transport = self.transport
+        stream = (
+            transport if isinstance(transport, MessageStream) else WebSocketMessages(transport)
+        )
+        self._peer = Peer(
+            stream,
+            self.label,
+            "server",
+            on_request=self._on_request,
+            on_notification=lambda note: self.on_notification(note.method, note.params),
+            on_bad_message=self._on_bad_message,
+            leaving=self._leaving,
+            tap=self.tap,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            outbox_capacity=WRITE_QUEUE,
+        )
+
+    @property
+    def reason(self) -> str:
+        """Why the link died (or will be said to have died)."""
+        return self._peer.reason
+
+    @property
+    def close_code(self) -> int | None:
+        """The server's WebSocket Close code, when it sent one."""
+        return self._peer.close_code
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve the link until it dies. Cancellation: the link dies, the socket is closed."""
+        """Serve the link until it dies. Cancellation: the link dies, the stream is closed."""
         try:
-            with self._scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer)
-                    if self.ping_interval:
-                        nursery.start_soon(self._pinger)
-                    task_status.started()
-                    await self._reader()
-                    nursery.cancel_scope.cancel()
+            await self._peer.run(task_status=task_status)
         finally:
-            self._die(self.reason)
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-                await self.ws.aclose()
+            self._die(self._peer.reason)
+            await self._peer.aclose(CLOSE_TIMEOUT)
             self.finished.set()
 
     def kill(self, reason: str) -> None:
         """End the link now (used by the client and by tests breaking a connection on cue)."""
-        self.reason = reason
-        self._scope.cancel()
+        self._peer.reason = reason
+        self._peer.cancel()
         self._die(reason)
 
     async def request(self, method: str, params: Any) -> Any:
@@ -118,29 +123,26 @@ class Link:
         reply, or `LinkLost`."""
         if self.dead.is_set():
             raise LinkLost(self.reason, sent=False)
-        request_id = next(self._ids)
+        calls = self._peer.calls
+        request_id = calls.next_id()
         frame = codec.encode_request(request_id, method, params)
         limit = self.max_message_size
         if limit is not None and len(frame) > limit:
             raise RequestTooLarge(method, len(frame), limit)
-        call = _Call(method, len(frame))
-        self._calls[request_id] = call
-        try:
+        with calls.pending(request_id, Call(method, len(frame))) as call:
             try:
-                await self._queue[0].send((call, frame))
+                await self._peer.outbox.send(Outgoing(call, frame))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise LinkLost(self.reason, sent=False) from None
+            del frame
             await call.done.wait()
-        finally:
-            self._calls.pop(request_id, None)
-            call.abandoned = not call.done.is_set()
         if call.error is not None:
             raise call.error
         return call.result
 
     async def notify(self, method: str, params: Any) -> None:
         try:
-            await self._queue[0].send((None, codec.encode_notification(method, params)))
+            await self._peer.outbox.send(codec.encode_notification(method, params))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise LinkLost(self.reason, sent=False) from None
 
@@ -149,90 +151,29 @@ class Link:
             return
         log.info("%s lost: %s", self.label, reason)
         self.dead.set()
-        self._queue[0].close()
-        self._queue[1].close()
-        calls, self._calls = self._calls, {}
-        pending = [call for call in calls.values() if not call.done.is_set()]
+        self._peer.stop_sending()
+        self._peer.calls.fail_all(lambda pending: self._error_for(pending, reason))
+
+    def _error_for(self, pending: list[Call], reason: str) -> Callable[[Call], BaseException]:
         refused = None
         if self.close_code == MESSAGE_TOO_BIG:
             refused = max((call for call in pending if call.sent), key=lambda call: call.size,
                           default=None)
-        for call in pending:  # a call already done had its reply filed; its caller runs next
+
+        def error(call: Call) -> BaseException:
             if call is refused:
-                call.error = RequestTooLarge(call.method, call.size, None)
-            else:
-                call.error = LinkLost(reason, sent=call.sent)
-            call.done.set()
+                return RequestTooLarge(call.method, call.size, None)
+            return LinkLost(reason, sent=call.sent)
 
-    async def _reader(self) -> None:
-        while True:
-            try:
-                frame = await self.ws.get_message()
-            except trio_websocket.ConnectionClosed as closed:
-                self._closed_by(closed)
-                return
-            try:
-                message = codec.decode(frame)
-            except codec.DecodeError as bad:
-                log.warning("%s: undecodable frame from server: %s", self.label, bad.error.message)
-                continue
-            if self.tap is not None and self.tap(message):
-                continue
-            if isinstance(message, codec.Response):
-                self._file_reply(message)
-            elif isinstance(message, codec.Notification):
-                self.on_notification(message.method, message.params)
-            else:
-                log.warning("%s: ignored a request from the server: %s", self.label, message.method)
+        return error
 
-    def _closed_by(self, closed: trio_websocket.ConnectionClosed) -> None:
-        reason = closed.reason
-        if reason is not None:
-            self.close_code = reason.code
-            said = f": {reason.reason}" if reason.reason else ""
-            self.reason = f"connection closed ({reason.code} {reason.name}{said})"
+    @staticmethod
+    def _leaving(item: Tracked) -> bool:
+        assert isinstance(item, Outgoing)
+        return calls_.leaving(item)
 
-    def _file_reply(self, reply: codec.Response) -> None:
-        call = self._calls.get(reply.id) if isinstance(reply.id, int) else None
-        if call is None:
-            log.info("%s: reply for unknown id %r ignored", self.label, reply.id)
-            return
-        if reply.error is not None:
-            error = reply.error if isinstance(reply.error, dict) else {}
-            code = error.get("code")
-            text = error.get("message")
-            call.error = error_from_wire(
-                code if isinstance(code, int) else -32603,
-                text if isinstance(text, str) else repr(reply.error),
-            )
-        else:
-            call.result = reply.result
-        call.done.set()
+    def _on_request(self, request: codec.Request) -> None:
+        log.warning("%s: ignored a request from the server: %s", self.label, request.method)
 
-    async def _writer(self) -> None:
-        try:
-            async for call, frame in self._queue[1]:
-                if call is not None:
-                    if call.abandoned:
-                        continue  # cancelled before it left: never send it
-                    call.sent = True
-                await self.ws.send_message(frame.decode())
-        except trio_websocket.ConnectionClosed as closed:
-            self._closed_by(closed)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        self._scope.cancel()
-
-    async def _pinger(self) -> None:
-        assert self.ping_interval is not None
-        while True:
-            await trio.sleep(self.ping_interval)
-            with trio.move_on_after(self.ping_timeout) as waited:
-                try:
-                    await self.ws.ping()
-                except trio_websocket.ConnectionClosed:
-                    return
-            if waited.cancelled_caught:
-                self.reason = f"no pong from the server within {self.ping_timeout}s"
-                self._scope.cancel()
-                return
+    async def _on_bad_message(self, bad: codec.DecodeError) -> None:
+        log.warning("%s: undecodable message from server: %s", self.label, bad.error.message)

@@ -1,16 +1,21 @@
-"""One WebSocket connection: a reader, a writer, a pinger, and the in-flight requests.
+"""One connection of the daemon: a `Peer` (`jsonrpc/peer.py`) serving requests, and the
+session it holds.
 
 Ownership: everything runs in the connection's nursery, whose lifetime is the connection. The
-writer is the only task that sends frames; everyone else (responses, the session's
-notifications) puts encoded frames into `sink`. The reader never waits for a request: each one
-runs as its own task, so a long-poll never delays another request. It waits for room instead:
-at the in-flight bounds (requests not yet answered, reply bytes not yet written; `inflight.py`)
-it stops reading the socket until the writer has caught up.
+peer's writer is the only task that writes; everyone else (responses, the session's
+notifications) puts encoded messages into its outbox (`sink`). The reader never waits for a
+request: each one runs as its own task, so a long-poll never delays another request. It waits
+for room instead: at the in-flight bounds (requests not yet answered, reply bytes not yet
+written; `inflight.py`) it stops reading the stream until the writer has caught up.
+
+The stream is a WebSocket (`WebSocketStream`: the daemon's own frame writer, `ws/frames.py`)
+or the lines of stdin and stdout (`jsonrpc/lines.py`, `serve --listen stdio`).
 
 Ends of a connection, and what each does to the session:
-- the peer closes, the TCP connection breaks, the message limit is hit (Close 1009), or pings
-  go unanswered: the nursery is cancelled (in-flight requests are abandoned without a
-  response) and the session is parked — only if this connection is still its attachment;
+- the peer closes, the TCP connection breaks, stdin ends, the message limit is hit
+  (Close 1009), or pings go unanswered: the nursery is cancelled (in-flight requests are
+  abandoned without a response) and the session is parked — only if this connection is still
+  its attachment;
 - another connection resumes the session (takeover): in-flight long-polls are answered
   -32600 `session has been resumed by another connection`, then the socket is closed with
   code 4000, and nothing is detached (the token is stale);
@@ -27,6 +32,9 @@ import trio
 import trio_websocket
 
 from trio_exec.fs.local import LocalFilesystem
+from trio_exec.jsonrpc.peer import Peer, Tracked
+from trio_exec.jsonrpc.stream import MessageStream
+from trio_exec.jsonrpc.websocket import WebSocketMessages
 from trio_exec.proto import codec, errors
 from trio_exec.rpc import dispatch
 from trio_exec.rpc.context import CallContext, ConnectionState
@@ -63,94 +71,106 @@ class ConnectionConfig:
 
 
 @attrs.define(eq=False)
+class WebSocketStream(WebSocketMessages):
+    """The daemon's WebSocket: trio-websocket reads, pings and closes; the daemon's own frame
+    writer sends (`ws/frames.py`), never after a Close."""
+
+    frames: FrameStream = attrs.field(kw_only=True)
+
+    async def send(self, payloads: list[codec.Encoded]) -> bool:
+        return await self.frames.send_text_frames(
+            payloads, still_open=lambda: self.ws.closed is None
+        )
+
+
+def websocket_stream(ws: trio_websocket.WebSocketConnection, frames: FrameStream) -> WebSocketStream:
+    return WebSocketStream(ws, frames=frames)
+
+
+@attrs.define(eq=False)
 class Connection:
-    ws: trio_websocket.WebSocketConnection
-    frames: FrameStream
+    stream: MessageStream
     registry: SessionRegistry
     fs: LocalFilesystem
     config: ConnectionConfig
     label: str = attrs.field(factory=lambda: f"conn-{next(_labels)}")
     _running: int = 0  # request tasks not yet finished
     _in_flight: InFlight = attrs.field(init=False)
+    _peer: Peer = attrs.field(init=False)
+    _state: ConnectionState | None = None
+    _nursery: trio.Nursery | None = None
     _idle: trio.Event = attrs.field(factory=trio.Event)
-    _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _close_code: int = 1000
     _close_reason: str | None = None
 
     def __attrs_post_init__(self) -> None:
         self._in_flight = InFlight(self.config.read_pause_requests, self.config.read_pause_bytes)
+        self._peer = Peer(
+            self.stream,
+            self.label,
+            "client",
+            on_request=self._on_request,
+            on_notification=self._on_notification,
+            on_bad_message=self._on_bad_message,
+            before_read=self._in_flight.wait_for_room,
+            written=self._written,
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            batch_bytes=BATCH_BYTES,
+            outbox_capacity=SINK_CAPACITY,
+        )
 
     async def serve(self) -> None:
         """Run until the connection ends, then park the session if this connection still holds
-        it. Cancellation: the socket is closed; the session is parked as on any other end."""
-        sink, source = trio.open_memory_channel[codec.Encoded | Reply](SINK_CAPACITY)
-        nursery: trio.Nursery
+        it. Cancellation: the stream is closed; the session is parked as on any other end."""
+        sink = self._peer.outbox
         state: ConnectionState | None = None
         try:
-            with self._scope:
-                async with trio.open_nursery() as nursery:
-                    state = ConnectionState(
-                        self.label,
-                        self.registry,
-                        self.fs,
-                        sink,
-                        on_attached=lambda att: nursery.start_soon(self._close_on_takeover, att, sink),
-                    )
-                    nursery.start_soon(self._writer, source, nursery.cancel_scope)
-                    if self.config.ping_interval:
-                        nursery.start_soon(self._pinger, nursery.cancel_scope)
-                    await self._reader(state, nursery, sink)
-                    nursery.cancel_scope.cancel()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                state = self._state = ConnectionState(
+                    self.label,
+                    self.registry,
+                    self.fs,
+                    sink,
+                    on_attached=lambda att: nursery.start_soon(self._close_on_takeover, att),
+                )
+                await self._peer.run()
+                nursery.cancel_scope.cancel()
         finally:
             sink.close()
             if state is not None:
                 state.close()
             if state is not None and state.session is not None and state.attachment is not None:
                 state.session.detach(state.attachment)
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-                await self.ws.aclose(self._close_code, self._close_reason)
+            await self._peer.aclose(CLOSE_TIMEOUT, self._close_code, self._close_reason)
             log.info("%s ended", self.label)
 
-    async def _reader(
-        self,
-        state: ConnectionState,
-        nursery: trio.Nursery,
-        sink: trio.MemorySendChannel[codec.Encoded | Reply],
-    ) -> None:
-        while True:
-            await self._in_flight.wait_for_room()
-            try:
-                frame = await self.ws.get_message()
-            except trio_websocket.ConnectionClosed as closed:
-                log.info("%s closed by peer: %s", self.label, closed.reason)
-                return
-            try:
-                message = codec.decode(frame)
-            except codec.DecodeError as bad:
-                log.info("%s: bad frame: %s", self.label, bad.error.message)
-                await self._send(sink, codec.encode_error(bad.reply_id, bad.error))
-                continue
-            if isinstance(message, codec.Request):
-                self._in_flight.request_read()
-                self._running += 1
-                nursery.start_soon(self._run_request, state, message, sink)
-            elif isinstance(message, codec.Notification):
-                dispatch.handle_notification(state, message.method)
-            else:
-                log.info("%s: ignored a client response for id %r", self.label, message.id)
+    def _on_request(self, request: codec.Request) -> None:
+        assert self._nursery is not None and self._state is not None
+        self._in_flight.request_read()
+        self._running += 1
+        self._nursery.start_soon(self._run_request, self._state, request)
 
-    async def _run_request(
-        self,
-        state: ConnectionState,
-        request: codec.Request,
-        sink: trio.MemorySendChannel[codec.Encoded | Reply],
-    ) -> None:
+    def _on_notification(self, notification: codec.Notification) -> None:
+        assert self._state is not None
+        dispatch.handle_notification(self._state, notification.method)
+
+    async def _on_bad_message(self, bad: codec.DecodeError) -> None:
+        log.info("%s: bad frame: %s", self.label, bad.error.message)
+        await self._send(codec.encode_error(bad.reply_id, bad.error))
+
+    def _written(self, item: Tracked) -> None:
+        if isinstance(item, Reply):
+            self._in_flight.written(item)
+
+    async def _run_request(self, state: ConnectionState, request: codec.Request) -> None:
         ctx = CallContext(state)
         reply = None
         queued = False
         try:
             reply = self._in_flight.reply_queued(await self._reply_for(ctx, request))
-            queued = await self._send(sink, reply)
+            queued = await self._send(reply)
         finally:
             if not queued:
                 self._in_flight.dropped(reply)
@@ -173,78 +193,25 @@ class Connection:
             log.exception("%s: %s failed", self.label, request.method)
             return codec.encode_error(request.id, errors.InternalError("internal error"))
 
-    @staticmethod
-    async def _send(
-        sink: trio.MemorySendChannel[codec.Encoded | Reply], payload: codec.Encoded | Reply
-    ) -> bool:
+    async def _send(self, payload: codec.Encoded | Reply) -> bool:
         """Queue `payload` for the writer; False when the connection has ended."""
         try:
-            await sink.send(payload)
+            await self._peer.outbox.send(payload)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         return True
 
-    async def _writer(
-        self, source: trio.MemoryReceiveChannel[codec.Encoded | Reply], scope: trio.CancelScope
-    ) -> None:
-        """Send what is queued, batching what is already waiting into one write; a written
-        reply leaves the in-flight counts."""
-        async with source:
-            async for item in source:
-                batch, size = [item], len(_payload(item))
-                del item  # a large response is alive once, in the batch
-                while size < BATCH_BYTES:
-                    try:
-                        batch.append(source.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                    size += len(_payload(batch[-1]))
-                try:
-                    sent = await self.frames.send_text_frames(
-                        [_payload(queued) for queued in batch],
-                        still_open=lambda: self.ws.closed is None,
-                    )
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    break
-                if not sent:
-                    break
-                for queued in batch:
-                    if isinstance(queued, Reply):
-                        self._in_flight.written(queued)
-                del batch
-        scope.cancel()
-
-    async def _pinger(self, scope: trio.CancelScope) -> None:
-        assert self.config.ping_interval is not None
-        while True:
-            await trio.sleep(self.config.ping_interval)
-            with trio.move_on_after(self.config.ping_timeout) as waited:
-                try:
-                    await self.ws.ping()
-                except trio_websocket.ConnectionClosed:
-                    return
-            if waited.cancelled_caught:
-                log.warning("%s: no pong within %ss, dropping the peer", self.label, self.config.ping_timeout)
-                scope.cancel()
-                return
-
-    async def _close_on_takeover(
-        self, attachment: Attachment, sink: trio.MemorySendChannel[codec.Encoded | Reply]
-    ) -> None:
+    async def _close_on_takeover(self, attachment: Attachment) -> None:
         await attachment.revoked.wait()
         self._close_code = TAKEOVER_CLOSE_CODE
         self._close_reason = "session resumed by another connection"
         with trio.move_on_after(TAKEOVER_FLUSH_TIMEOUT):
             while self._running:
                 await self._idle.wait()
-        sink.close()  # the writer drains what is queued, then ends the connection
+        self._peer.outbox.close()  # the writer drains what is queued, then ends the connection
 
     def shutdown(self) -> None:
         """End the connection with Close 1001; the session is parked like on any other end."""
         self._close_code = 1001
         self._close_reason = "server shutting down"
-        self._scope.cancel()
-
-
-def _payload(item: codec.Encoded | Reply) -> codec.Encoded:
-    return item.payload if isinstance(item, Reply) else item
+        self._peer.cancel()

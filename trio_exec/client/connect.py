@@ -76,7 +76,17 @@ def url_connector(
         stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
         if secure:
             assert ssl_context is not None
-            stream = trio.SSLStream(stream, ssl_context, server_hostname=host, https_compatible=True)
+            secured = trio.SSLStream(
+                stream, ssl_context, server_hostname=host, https_compatible=True
+            )
+            try:
+                # here, not inside trio-websocket, which would take a refused certificate
+                # for a peer that went quiet and wait out its handshake timeout
+                await secured.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
+            stream = secured
         return stream
 
     return stream_connector(open_stream, host=host_header, resource=resource, auth_token=auth_token)

@@ -36,13 +36,16 @@ class TLSSettingError(ValueError):
 
 def load_server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     """A server context serving the PEM chain in `cert_file` with the key in `key_file`."""
+    for setting, path in (("--tls-cert", cert_file), ("--tls-key", key_file)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:  # OpenSSL's own error would not say which file
+            raise TLSSettingError(f"cannot read {setting}: {exc.strerror}") from None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert_file, key_file, password=_no_password)
-    except FileNotFoundError as exc:
-        which = "--tls-key" if exc.filename == key_file else "--tls-cert"
-        raise TLSSettingError(f"cannot read {which}: {exc.strerror}") from None
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
         raise TLSSettingError(

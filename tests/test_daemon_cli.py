@@ -58,7 +58,8 @@ def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://127.0.0.1:1", "Error: unsupported --listen URL `http://127.0.0.1:1`; expected `ws://HOST:PORT`"),
+        ("http://127.0.0.1:1", "Error: unsupported --listen URL `http://127.0.0.1:1`; expected `ws://HOST:PORT` or `wss://HOST:PORT`"),
+        ("wss://127.0.0.1", "Error: invalid websocket --listen URL `wss://127.0.0.1`; expected `wss://HOST:PORT`"),
         ("ws://127.0.0.1", "Error: invalid websocket --listen URL `ws://127.0.0.1`; expected `ws://HOST:PORT`"),
         ("ws://127.0.0.1:70000", "Error: invalid websocket --listen URL `ws://127.0.0.1:70000`; expected `ws://HOST:PORT`"),
         ("ws://127.0.0.1:+80", "Error: invalid websocket --listen URL `ws://127.0.0.1:+80`; expected `ws://HOST:PORT`"),

@@ -2,8 +2,8 @@
 function with the function that runs it (`args.run(args) -> int`).
 
 Rules: `main(argv) -> int` never raises for bad input. A bad setting (a value the parser or
-`Config` refuses, an unusable token file) is one line on stderr naming the setting, and exit
-status 2; a daemon that cannot start listening (the address taken, a name that does not
+`Config` refuses, an unusable token file or certificate, a non-loopback address without a
+token) is one line on stderr naming the setting, and exit status 2; a daemon that cannot start listening (the address taken, a name that does not
 resolve) is one line naming the address, and exit status 1.
 """
 
@@ -120,10 +120,11 @@ def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the exec-server daemon",
                                 description="Run the exec-server daemon; it prints its URL.")
     serve.add_argument("--listen", default="ws://127.0.0.1:0",
-                       help="ws://HOST:PORT: an IP or a host name (every address it resolves "
-                       "to); port 0 picks a free one (default ws://127.0.0.1:0); or `stdio`: "
-                       "one session over stdin and stdout, one JSON message per line, until "
-                       "stdin ends")
+                       help="ws://HOST:PORT, or wss://HOST:PORT with --tls-cert/--tls-key: an IP "
+                       "or a host name (every address it resolves to); port 0 picks a free one "
+                       "(default ws://127.0.0.1:0). A non-loopback address needs a token. Or "
+                       "`stdio`: one session over stdin and stdout, one JSON message per line, "
+                       "until stdin ends")
     serve.add_argument("--session-ttl", type=_seconds, default=30.0,
                        help="seconds a disconnected session waits for a resume (default 30)")
     serve.add_argument("--retention", type=_seconds, default=30.0,
@@ -134,7 +135,19 @@ def _add_serve(commands: Any) -> None:
                        help="seconds to wait for a pong before dropping the peer (default 20)")
     serve.add_argument("--max-message-size", type=_size, default="64MiB",
                        help="largest inbound message (default 64MiB)")
-    serve.add_argument("--auth-token-file", help="require `Authorization: Bearer <token>`")
+    token = serve.add_mutually_exclusive_group()
+    token.add_argument("--auth-token-file",
+                       help="require `Authorization: Bearer <token>` with the token in this file "
+                       "(re-read on SIGHUP)")
+    token.add_argument("--auth-token-sha256", metavar="HEX",
+                       help="the same, given as the token's SHA-256 (64 hex digits), so the "
+                       "token itself need not be stored here")
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="serve a non-loopback address without a token (refused otherwise)")
+    serve.add_argument("--tls-cert", metavar="PEM",
+                       help="certificate chain for wss:// (server certificate first; re-read "
+                       "on SIGHUP)")
+    serve.add_argument("--tls-key", metavar="PEM", help="its unencrypted private key")
     serve.add_argument("--shutdown-grace", type=_seconds, default=10.0,
                        help="seconds allowed for a graceful shutdown (default 10)")
     serve.add_argument("--read-pause-requests", type=_count, default=DEFAULT_READ_PAUSE_REQUESTS,
@@ -166,21 +179,9 @@ def _add_tools(commands: Any) -> None:
     parser.set_defaults(run=tools_cli.run)
 
 
-def _token(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read --auth-token-file: {reason}") from None
-    if not token:
-        raise ConfigError("--auth-token-file is empty")
-    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
-        raise ConfigError("--auth-token-file must hold one token of printable ASCII, no spaces")
-    return token
-
-
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The daemon's settings (the token file is read, and the certificate loaded, when the
+    daemon is built: a bad one is a `ConfigError` then)."""
     stdio = args.listen in STDIO_LISTEN
     return Config(
         listen=Config().listen if stdio else parse_listen_url(args.listen),
@@ -190,7 +191,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ping_interval=args.ping_interval or None,
         ping_timeout=args.ping_timeout,
         max_message_size=args.max_message_size,
-        auth_token=_token(args.auth_token_file) if args.auth_token_file else None,
+        auth_token_file=args.auth_token_file,
+        auth_token_sha256=args.auth_token_sha256,
+        allow_unauthenticated=args.allow_unauthenticated,
+        tls_cert_file=args.tls_cert,
+        tls_key_file=args.tls_key,
         shutdown_grace=args.shutdown_grace,
         read_pause_requests=args.read_pause_requests,
         read_pause_bytes=args.read_pause_bytes,
@@ -216,6 +221,9 @@ def _serve(args: argparse.Namespace) -> int:
             run_stdio(config)
         else:
             trio.run(run_daemon, config)
+    except ConfigError as exc:  # a token, a certificate, an exposed address without a token
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTING
     except OSError as exc:  # ListenError's text names the address
         print(f"Error: {os_error_text(exc)}", file=sys.stderr)
         return EXIT_CANNOT_SERVE

@@ -25,6 +25,8 @@ class ListenAddress:
 
     host: str
     port: int
+    #: Served over TLS (`wss://`).
+    tls: bool = False
 
     @property
     def is_name(self) -> bool:
@@ -33,7 +35,7 @@ class ListenAddress:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}"
 
 
 #: A DNS name (letters, digits, dots, hyphens; underscores as some resolvers allow).
@@ -49,11 +51,14 @@ def _is_ip(host: str) -> bool:
 
 
 def parse_listen_url(url: str) -> ListenAddress:
-    """`ws://HOST:PORT`: an IP (IPv6 in brackets) or a host name such as `localhost`, which the
-    daemon resolves when it binds (every address it resolves to)."""
-    if not url.startswith("ws://"):
-        raise ConfigError(f"unsupported --listen URL `{url}`; expected `ws://HOST:PORT`")
-    rest = url[len("ws://") :].rstrip("/")
+    """`ws://HOST:PORT` or `wss://HOST:PORT` (TLS): an IP (IPv6 in brackets) or a host name such
+    as `localhost`, which the daemon resolves when it binds (every address it resolves to)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("ws", "wss"):
+        raise ConfigError(
+            f"unsupported --listen URL `{url}`; expected `ws://HOST:PORT` or `wss://HOST:PORT`"
+        )
+    rest = rest.rstrip("/")
     host, sep, port_text = rest.rpartition(":")
     bracketed = host.startswith("[") and host.endswith("]")
     if bracketed:
@@ -61,8 +66,10 @@ def parse_listen_url(url: str) -> ListenAddress:
     valid_host = _is_ip(host) or (not bracketed and _HOST_NAME.fullmatch(host) is not None)
     valid_port = port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535
     if not (sep and valid_host and valid_port):
-        raise ConfigError(f"invalid websocket --listen URL `{url}`; expected `ws://HOST:PORT`")
-    return ListenAddress(host=host, port=int(port_text))
+        raise ConfigError(
+            f"invalid websocket --listen URL `{url}`; expected `{scheme}://HOST:PORT`"
+        )
+    return ListenAddress(host=host, port=int(port_text), tls=scheme == "wss")
 
 
 #: `--listen` values serving one session over stdin and stdout instead of a socket.
@@ -86,6 +93,15 @@ class Config:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     #: When set, the upgrade request must carry `Authorization: Bearer <token>`.
     auth_token: str | None = None
+    #: A file holding the token (read at start when `auth_token` is unset, and on SIGHUP).
+    auth_token_file: str | None = None
+    #: The token's SHA-256 in hex, instead of the token (`--auth-token-sha256`).
+    auth_token_sha256: str | None = None
+    #: Serve a non-loopback address without a token (refused otherwise; `exposure.py`).
+    allow_unauthenticated: bool = False
+    #: PEM certificate chain and key for `wss://` (both or neither; re-read on SIGHUP).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     #: Seconds allowed for connections to close and processes to be reaped at shutdown.
     shutdown_grace: float = 10.0
     #: A connection's socket is not read while this many of its requests are in flight
@@ -93,3 +109,27 @@ class Config:
     read_pause_requests: int = DEFAULT_READ_PAUSE_REQUESTS
     #: A connection's socket is not read while this many bytes of its replies wait to be written.
     read_pause_bytes: int = DEFAULT_READ_PAUSE_BYTES
+
+    def __attrs_post_init__(self) -> None:
+        check_tls_and_auth(self)
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the upgrade requires a token."""
+        return any(v is not None for v in (self.auth_token, self.auth_token_file,
+                                           self.auth_token_sha256))
+
+
+def check_tls_and_auth(config: Config) -> None:
+    """The TLS and token settings fit together; raises `ConfigError` naming the setting."""
+    if (config.tls_cert_file is None) != (config.tls_key_file is None):
+        missing = "--tls-key" if config.tls_key_file is None else "--tls-cert"
+        raise ConfigError(f"--tls-cert and --tls-key go together; {missing} is missing")
+    if config.listen.tls and config.tls_cert_file is None:
+        raise ConfigError("--listen wss://… needs --tls-cert and --tls-key")
+    if not config.listen.tls and config.tls_cert_file is not None:
+        raise ConfigError("--tls-cert needs a `wss://` --listen URL")
+    if config.auth_token_sha256 is not None and (
+        config.auth_token is not None or config.auth_token_file is not None
+    ):
+        raise ConfigError("give the token either as --auth-token-file or --auth-token-sha256")

@@ -10,7 +10,9 @@ Rules:
   skipped while another one binds. A name that does not resolve, or an address that cannot be
   bound, is a `ListenError`: one line naming the address. Nothing stays open after an error.
 - The address to announce keeps a host name as given (what a user pastes) with the bound
-  port; an IP, or an activated socket, is announced as bound.
+  port; an IP, or an activated socket, is announced as bound; `wss://` when TLS is on.
+- What is bound, activated sockets included, passes `exposure.check_exposure` (no token on a
+  non-loopback address is refused) before anything is served; a refusal closes every socket.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import trio
 
 from trio_exec import systemd
 from trio_exec.config import Config, ListenAddress
+from trio_exec.exposure import check_exposure
 from trio_exec.proto.errors import os_error_text
 
 log = logging.getLogger(__name__)
@@ -44,15 +47,26 @@ class Listening:
 
 
 async def open_listening(config: Config) -> Listening:
-    """Listeners for `config.listen`, or systemd's. Raises `ListenError`."""
+    """Listeners for `config.listen`, or systemd's. Raises `ListenError`, or `ConfigError`
+    when the exposure check refuses what was bound."""
     activated = systemd.take_activation_sockets()
     if activated:
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in activated]
-        return Listening(listeners, bound_address(listeners[0]))
-    listeners = await bind_every_address(config.listen)
-    bound = bound_address(listeners[0])
-    if config.listen.is_name:
-        return Listening(listeners, ListenAddress(host=config.listen.host, port=bound.port))
+    else:
+        listeners = await bind_every_address(config.listen)
+    try:
+        check_exposure(
+            [bound_address(listener) for listener in listeners],
+            authenticated=config.authenticated,
+            allow_unauthenticated=config.allow_unauthenticated,
+        )
+    except BaseException:
+        for listener in listeners:
+            listener.socket.close()
+        raise
+    bound = bound_address(listeners[0], tls=config.listen.tls)
+    if config.listen.is_name and not activated:
+        bound = attrs.evolve(bound, host=config.listen.host)
     return Listening(listeners, bound)
 
 
@@ -95,6 +109,6 @@ async def bind_every_address(requested: ListenAddress) -> list[trio.SocketListen
     return listeners
 
 
-def bound_address(listener: trio.SocketListener) -> ListenAddress:
+def bound_address(listener: trio.SocketListener, *, tls: bool = False) -> ListenAddress:
     host, port, *_ = listener.socket.getsockname()
-    return ListenAddress(host=host, port=port)
+    return ListenAddress(host=host, port=port, tls=tls)

@@ -10,6 +10,9 @@ Ownership tree:
 Shutdown (`Daemon.stop()`, or SIGTERM/SIGINT under `run_daemon`): stop accepting, close every
 connection with Close 1001, then end the registry, which kills and reaps every process of every
 session, attached or parked. A second signal exits at once, after SIGKILLing every process group.
+
+Reload (`Daemon.reload()`, SIGHUP under `run_daemon`): every callback in `Daemon.reloaders` runs
+once, in order; connections and sessions are untouched.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 
 import attrs
 import trio
 
 from trio_exec import systemd
-from trio_exec.config import Config, ListenAddress
+from trio_exec.config import Config, ConfigError, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
@@ -35,9 +39,21 @@ from trio_exec.rpc.connection import (
     websocket_stream,
 )
 from trio_exec.session.registry import SessionRegistry
+from trio_exec.ws.auth import (
+    AuthSettingError,
+    BearerAuth,
+    parse_token_sha256,
+    read_token_file,
+    token_digest,
+)
 from trio_exec.ws.frontdoor import FrontDoorConfig, accept_websocket, send_missing_close
+from trio_exec.ws.tls import ServerTLS, TLSSettingError
 
 log = logging.getLogger(__name__)
+
+#: A reload callback (see `Daemon.reload`): re-reads one setting, returns a line saying what
+#: changed (None: nothing to say); raises `ValueError` to keep the old value.
+Reloader = Callable[[], str | None]
 
 #: How long the start waits for the host identity lookup before serving anyway.
 IDENTITY_LOOKUP_TIMEOUT = 5.0
@@ -56,13 +72,29 @@ class Daemon:
     _handshakes: set[trio.CancelScope] = attrs.field(factory=set)
     _stop: trio.Event = attrs.field(factory=trio.Event)
 
+    #: What SIGHUP re-reads, in order (see `reload`); components append to it.
+    reloaders: list[Reloader] = attrs.field(factory=list)
+
     _front: FrontDoorConfig = attrs.field(init=False)
     _conn_config: ConnectionConfig = attrs.field(init=False)
+    _auth: BearerAuth | None = attrs.field(init=False, default=None)
+    _tls: ServerTLS | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        """Raises `ConfigError` for a token or certificate that cannot be used."""
         self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        try:
+            self._auth = bearer_auth(self.config)
+            if self.config.tls_cert_file is not None and self.config.tls_key_file is not None:
+                self._tls = ServerTLS(self.config.tls_cert_file, self.config.tls_key_file)
+        except (AuthSettingError, TLSSettingError) as exc:
+            raise ConfigError(str(exc)) from None
+        if self._auth is not None and self._auth.token_file is not None:
+            self.reloaders.append(self._reload_token)
+        if self._tls is not None:
+            self.reloaders.append(self._reload_certificate)
         self._front = FrontDoorConfig(
-            max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
+            max_message_size=self.config.max_message_size, auth=self._auth
         )
         self._conn_config = ConnectionConfig(
             ping_interval=self.config.ping_interval,
@@ -73,6 +105,35 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def reload(self) -> None:
+        """Re-read what can change while serving (SIGHUP), without touching connections.
+
+        The hook others extend: `reloaders` is a list of callbacks owned by the daemon; a
+        component whose settings can change live appends one. Each takes no argument, runs
+        quickly on the event loop (small local files only, never the network), re-reads its
+        setting and returns a line saying what changed, or None. One that raises `ValueError`
+        (its `str` naming the setting, never a secret) keeps its old value; the error is logged
+        and the callbacks after it still run."""
+        for reloader in self.reloaders:
+            try:
+                changed = reloader()
+            except ValueError as exc:
+                log.warning("reload: %s; keeping the current setting", exc)
+                continue
+            if changed:
+                log.info("reload: %s", changed)
+        log.info("reload done")
+
+    def _reload_token(self) -> str:
+        assert self._auth is not None
+        changed = self._auth.reload()
+        return f"--auth-token-file re-read, token {'changed' if changed else 'unchanged'}"
+
+    def _reload_certificate(self) -> str:
+        assert self._tls is not None
+        fingerprint = self._tls.reload()
+        return f"--tls-cert re-read, serving the certificate with SHA-256 {fingerprint}"
 
     @property
     def stopping(self) -> bool:
@@ -86,7 +147,9 @@ class Daemon:
     ) -> None:
         """Serve `listeners` (none at all for a daemon fed by `handle_stream`) until `stop()`.
         Cancellation: like `stop()` without the grace: every process is killed and reaped."""
-        self.address = bound_address(listeners[0]) if listeners else None
+        self.address = (
+            bound_address(listeners[0], tls=self.config.listen.tls) if listeners else None
+        )
         # the host's identity (a user lookup) once, off the loop, before the first initialize;
         # a lookup that fails or hangs is no reason not to serve (initialize retries it)
         with contextlib.suppress(Exception), trio.move_on_after(IDENTITY_LOOKUP_TIMEOUT):
@@ -134,7 +197,10 @@ class Daemon:
                     self._handshakes.add(handshake)
                     try:
                         with handshake:
-                            upgraded = await accept_websocket(stream, ws_tasks, self._front)
+                            secured = await self._secure(stream)
+                            if secured is not None:
+                                stream = secured
+                                upgraded = await accept_websocket(stream, ws_tasks, self._front)
                     finally:
                         self._handshakes.discard(handshake)
                     if upgraded is not None and self.stopping:
@@ -147,7 +213,9 @@ class Daemon:
                             await send_missing_close(upgraded.ws, stream)
                 finally:
                     ws_tasks.cancel_scope.cancel()
-                    with trio.CancelScope(shield=True):
+                    # bounded: a TLS stream sends close_notify, which a peer that reads
+                    # nothing could block (cancelled, it closes the socket at once)
+                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                         await stream.aclose()
         except Exception:
             log.exception("connection handler failed")
@@ -161,10 +229,38 @@ class Daemon:
         finally:
             self._connections.discard(connection)
 
+    async def _secure(self, stream: trio.abc.Stream) -> trio.abc.Stream | None:
+        """`stream` itself without TLS; with TLS, `stream` after a successful handshake, or
+        None (logged by `ServerTLS.accept`)."""
+        if self._tls is None:
+            return stream
+        return await self._tls.accept(stream, _peer(stream))
+
     def kill_everything_now(self) -> None:
         """The second signal: SIGKILL every process group the daemon started, synchronously."""
         for session in self.registry.sessions():
             session.processes.kill_every_group()
+
+
+def bearer_auth(config: Config) -> BearerAuth | None:
+    """The token check `config` asks for. Raises `AuthSettingError`."""
+    if config.auth_token_sha256 is not None:
+        return BearerAuth(parse_token_sha256(config.auth_token_sha256))
+    if config.auth_token is not None:
+        return BearerAuth(token_digest(config.auth_token), token_file=config.auth_token_file)
+    if config.auth_token_file is not None:
+        return BearerAuth(read_token_file(config.auth_token_file), token_file=config.auth_token_file)
+    return None
+
+
+def _peer(stream: trio.abc.Stream) -> str:
+    """The peer's address for a log line."""
+    sock = getattr(stream, "socket", None)
+    try:
+        host, port, *_ = sock.getpeername() if sock is not None else ("a peer", 0)
+    except OSError:
+        return "a peer"
+    return f"{host}:{port}"
 
 
 async def open_listeners(config: Config) -> list[trio.SocketListener]:
@@ -177,18 +273,19 @@ async def serve(
 ) -> None:
     """Embeddable: `address = await nursery.start(serve, config)`. Runs until cancelled;
     cancellation kills and reaps every process of every session."""
-    listeners = await open_listeners(config)
     daemon = Daemon(config)
+    listeners = await open_listeners(config)
     await daemon.run(listeners, task_status=task_status)
 
 
 async def run_daemon(config: Config) -> None:
     """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications.
-    Raises `ListenError` when it cannot listen."""
+    SIGHUP reloads (`Daemon.reload`). Raises `ListenError` when it cannot listen, `ConfigError`
+    for a setting that cannot work (a token, a certificate, an exposed address without a token)."""
+    daemon = Daemon(config)
     listening = await open_listening(config)
     notify_socket = systemd.scrub_environment()
-    daemon = Daemon(config)
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
 
             async def run_then_stop_watching(
@@ -199,7 +296,10 @@ async def run_daemon(config: Config) -> None:
 
             async def watch_signals() -> None:
                 async for signum in signals:
-                    if not daemon.stopping:
+                    if signum == signal.SIGHUP:
+                        if not daemon.stopping:
+                            daemon.reload()
+                    elif not daemon.stopping:
                         log.info("signal %s: graceful shutdown", signal.Signals(signum).name)
                         systemd.notify(notify_socket, "STOPPING=1")
                         daemon.stop()

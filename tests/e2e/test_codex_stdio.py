@@ -37,7 +37,7 @@ COMMAND = ("echo made-by-codex > created.txt; echo server-pid=$PPID; "
 
 def recipe_toml() -> str:
     """The environments.toml of the doc's "stdio over SSH" section, run locally."""
-    section = DOC.read_text().split("## stdio over SSH", 1)[1]
+    section = DOC.read_text().split("## Recipe: stdio over SSH", 1)[1]
     block = re.search(r"```toml\n(.*?)```", section, re.S)
     assert block is not None, "no toml block in the stdio section of docs/remote.md"
     text = block.group(1)

@@ -63,6 +63,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -332,6 +333,9 @@ class LoggingProxy:
 
     upstream: str
     cut_when: Callable[[Frame], bool] | None = None
+    #: TLS toward codex (the proxy serves wss://) and toward the upstream (verifying it).
+    server_ssl: ssl.SSLContext | None = None
+    upstream_ssl: ssl.SSLContext | None = None
     cuts: int = 1
     cut_drops_frame: bool = False
     reconnect_delay: float = 0.0
@@ -358,7 +362,11 @@ class LoggingProxy:
         client = await request.accept()
         self._log(n, "--", f"accepted path={request.path!r}")
         try:
-            async with open_websocket_url(self.upstream, max_message_size=MAX_MESSAGE) as up, \
+            # the client's credentials go through, so the upstream decides on them
+            auth = [(k, v) for k, v in request.headers if k.lower() == b"authorization"]
+            async with open_websocket_url(self.upstream, max_message_size=MAX_MESSAGE,
+                                          ssl_context=self.upstream_ssl,
+                                          extra_headers=auth) as up, \
                     trio.open_nursery() as nursery:
 
                 async def pump(src: Any, dst: Any, direction: str) -> None:
@@ -392,7 +400,7 @@ class LoggingProxy:
         """Listen on 127.0.0.1 (any port, then in ``port``) until ``nursery`` is cancelled."""
         server = await nursery.start(
             partial(serve_websocket, max_message_size=MAX_MESSAGE),
-            self._handler, "127.0.0.1", 0, None)
+            self._handler, "127.0.0.1", 0, self.server_ssl)
         self.port = server.port
 
 
@@ -546,9 +554,11 @@ async def run_codex_exec(
     reconnect_delay: float = 0.0,
     before_reconnect: Callable[[], Awaitable[None]] | None = None,
     use_proxy: bool = True,
+    proxy_ssl: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
+    environments_toml: str | None = None,
+    exec_server_url_env: bool = True,
     time_limit: float = 120,
     keep_home: bool = False,
-    environments_toml: str | None = None,
 ) -> CodexRun:
     """Run ``codex exec`` once with the model scripted by ``script`` and the exec-server at
     ``exec_server_url`` (through the logging proxy unless ``use_proxy=False``).
@@ -558,9 +568,11 @@ async def run_codex_exec(
     temp directory). ``sandbox_mode`` goes to the config (None: codex's default);
     ``extra_args`` go to ``codex exec`` before the prompt (e.g. ``["-s", "read-only"]``).
     ``cut_when``, ``cuts``, ``cut_drops_frame``, ``reconnect_delay`` and ``before_reconnect``
-    configure the proxy's connection cuts (:class:`LoggingProxy`).
-    ``environments_toml`` is written to ``$CODEX_HOME/environments.toml`` when given (codex
-    then ignores ``CODEX_EXEC_SERVER_URL``).
+    configure the proxy's connection cuts (:class:`LoggingProxy`); ``proxy_ssl`` (server
+    context, upstream client context) makes the proxy speak TLS on both sides (``wss://``).
+    ``environments_toml`` is written to ``$CODEX_HOME/environments.toml`` with ``{url}``
+    replaced by the URL codex should use (the proxy's, or ``exec_server_url`` without it);
+    ``exec_server_url_env=False`` leaves ``CODEX_EXEC_SERVER_URL`` unset.
     Raises :class:`CodexTimeout` after ``time_limit`` seconds."""
     bin_ = Path(codex_bin) if codex_bin else codex_binary(codex_version)
     if not bin_.exists():
@@ -573,7 +585,9 @@ async def run_codex_exec(
     model = FakeModel(list(script))
     proxy = LoggingProxy(exec_server_url, cut_when=cut_when, cuts=cuts,
                          cut_drops_frame=cut_drops_frame, reconnect_delay=reconnect_delay,
-                         before_reconnect=before_reconnect)
+                         before_reconnect=before_reconnect,
+                         server_ssl=proxy_ssl[0] if proxy_ssl else None,
+                         upstream_ssl=proxy_ssl[1] if proxy_ssl else None)
     out_path, err_path = os.path.join(home, "codex.stdout"), os.path.join(home, "codex.stderr")
     returncode: int | None = None
     started = time.monotonic()
@@ -583,14 +597,15 @@ async def run_codex_exec(
             url = exec_server_url
             if use_proxy:
                 await proxy.serve(nursery)
-                url = f"ws://127.0.0.1:{proxy.port}"
+                url = f"{'wss' if proxy_ssl else 'ws'}://127.0.0.1:{proxy.port}"
             write_config(home, model.port, sandbox_mode=sandbox_mode, extra_toml=extra_toml)
             if environments_toml is not None:
-                await trio.Path(home, "environments.toml").write_text(environments_toml)
+                await trio.Path(home, "environments.toml").write_text(
+                    environments_toml.replace("{url}", url))
             env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_")}
             env.update({
                 "CODEX_HOME": home,
-                "CODEX_EXEC_SERVER_URL": url,
+                **({"CODEX_EXEC_SERVER_URL": url} if exec_server_url_env else {}),
                 "FAKE_MODEL_API_KEY": "sk-fake",
                 "OPENAI_API_KEY": "sk-fake",
                 "RUST_LOG": env.get("RUST_LOG", "warn"),

@@ -224,11 +224,14 @@ def launch(
     *flags: str,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    reference_args: tuple[str, ...] = (),
 ) -> ServerHandle:
     """Start a server of ``kind`` on ``127.0.0.1:0`` and wait until it printed its URL.
 
-    ``flags`` are extra CLI flags (trio-exec only, e.g. ``"--session-ttl", "2"``). ``cwd``
-    defaults to a fresh temporary directory owned by the handle.
+    ``flags`` are extra CLI flags (trio-exec only, e.g. ``"--session-ttl", "2"``; a later
+    ``--listen wss://127.0.0.1:0`` with a certificate serves TLS); ``reference_args`` are
+    extra ``exec-server`` arguments of a reference server (e.g. its ``--ws-auth`` options).
+    ``cwd`` defaults to a fresh temporary directory owned by the handle.
     """
     tmpdirs: list[tempfile.TemporaryDirectory[str]] = []
     if cwd is None:
@@ -249,7 +252,7 @@ def launch(
         home = tempfile.TemporaryDirectory(prefix="codex-home-")
         tmpdirs.append(home)
         child_env["CODEX_HOME"] = home.name
-        argv = [str(binary), "exec-server", "--listen", "ws://127.0.0.1:0"]
+        argv = [str(binary), "exec-server", "--listen", "ws://127.0.0.1:0", *reference_args]
     else:
         raise ValueError(f"unknown server kind {kind!r}")
 
@@ -278,7 +281,7 @@ def launch(
         ) from None
     line, _, rest = first.partition(b"\n")
     url = line.decode(errors="replace").strip()
-    if not url.startswith("ws://127.0.0.1:"):
+    if not url.startswith(("ws://127.0.0.1:", "wss://127.0.0.1:")):
         handle.stop()
         raise ServerStartError(
             f"{kind} server printed {url!r} as its first line, expected ws://127.0.0.1:PORT\n"

@@ -15,8 +15,11 @@ Rules:
 - The exit status is the command's: its exit code, 128+n when signal n killed it; 127 when it
   could not be started; 255 when the server could not be reached or the command's output
   could not be followed to its end; 2 for a usage error (`EXIT_STATUS`, shown by `--help`).
+- A `wss://` server must present a certificate trusted by `--ca-file`, else by the system
+  store (or `SSL_CERT_FILE`), naming its host.
 - The server is `--via COMMAND` (a command speaking the protocol on its stdin and stdout, such
-  as `ssh devbox trio-exec serve --listen stdio`; no resume), else `--url`, else the environment's (`environment.manager.spec_from_environ`:
+  as `ssh devbox trio-exec serve --listen stdio`; no resume), else `--url`, else the
+  environment's (`environment.manager.spec_from_environ`:
   `TRIO_EXEC_SERVER_URL`, or `CODEX_EXEC_SERVER_URL` when that is unset or empty), the one
   rule of the whole library.
 - When the server goes away (shuts down, or refuses a reconnect) we say so at once on stderr
@@ -33,10 +36,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import os
 import posixpath
 import shlex
 import signal
+import ssl
 import sys
 import termios
 import tty as ttymod
@@ -54,6 +59,7 @@ from trio_exec.client import (
     open_client,
     open_client_via,
 )
+from trio_exec.client.connect import client_tls_context
 from trio_exec.environment.manager import (
     DISABLED,
     REMOTE,
@@ -116,6 +122,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clear-env", action="store_true",
                         help="do not pass our environment, only the --env variables")
     parser.add_argument("--auth-token-file", help="send `Authorization: Bearer <token>`")
+    parser.add_argument("--ca-file", metavar="PEM",
+                        help="trust the CAs in this file for a wss:// server (default: the "
+                        "system store, or $SSL_CERT_FILE)")
     parser.add_argument("--reconnect-window", type=_seconds, default=DEFAULT_RECONNECT_WINDOW,
                         metavar="SECONDS", help="how long to keep reconnecting after the "
                         f"connection drops (default {DEFAULT_RECONNECT_WINDOW:g})")
@@ -150,6 +159,16 @@ def _token(path: str | None) -> str | None:
             return handle.read().strip()
     except OSError as exc:
         raise UsageError(f"cannot read --auth-token-file: {exc.strerror}") from None
+
+
+def _check_ca_file(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        client_tls_context(path)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot use --ca-file: {reason}") from None
 
 
 def _server_url(given: str | None) -> str:
@@ -187,13 +206,17 @@ def run(args: argparse.Namespace) -> int:
         argv = _command(args)
         env = _environment(args)
         token = _token(args.auth_token_file)
+        _check_ca_file(args.ca_file)
     except UsageError as exc:
         print(f"trio-exec exec: {exc}", file=sys.stderr)
         return EXIT_USAGE
     cwd = args.cwd if args.cwd is not None else os.getcwd()
     try:
         policy = ReconnectPolicy(give_up_after=args.reconnect_window)
-        return trio.run(_main, via or url, token, argv, cwd, env, bool(args.tty), policy)
+        return trio.run(
+            functools.partial(_main, ca_file=args.ca_file),
+            via or url, token, argv, cwd, env, bool(args.tty), policy,
+        )
     except ClientError as exc:
         print(f"trio-exec exec: {exc}", file=sys.stderr)
         return EXIT_CLIENT
@@ -242,6 +265,8 @@ async def _main(
     env: dict[str, str],
     tty: bool,
     policy: ReconnectPolicy,
+    *,
+    ca_file: str | None = None,
 ) -> int:
     def server_down(cause: str, seconds_left: float) -> None:
         _complain(f"{cause}; reconnecting for up to {seconds_left:.3g} s…", tty)
@@ -251,7 +276,7 @@ async def _main(
         if isinstance(server, list)
         else open_client(
             server, client_name="trio-exec exec", auth_token=token, reconnect=policy,
-            on_server_down=server_down,
+            on_server_down=server_down, ca_file=ca_file,
         )
     )
     async with connecting as client:

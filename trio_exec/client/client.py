@@ -422,11 +422,13 @@ def open_client(
     tap: Tap | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     on_server_down: ServerDown | None = None,
+    ca_file: str | None = None,
 ) -> AbstractAsyncContextManager[ExecClient]:
     """`async with open_client("ws://127.0.0.1:8765") as client: ...` (the options are
-    `open_client_with`'s)."""
+    `open_client_with`'s; a `wss://` server's certificate is verified against `ca_file`, else
+    the system store or `SSL_CERT_FILE`)."""
     return open_client_with(
-        url_connector(url, auth_token=auth_token),
+        url_connector(url, auth_token=auth_token, ca_file=ca_file),
         target=url,
         client_name=client_name,
         reconnect=reconnect,

@@ -63,17 +63,29 @@ def check_url(url: str) -> None:
         raise BadUrl(f"not a WebSocket URL: {url!r} (expected ws://HOST:PORT or wss://HOST:PORT)")
 
 
+def client_tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """The context `wss://` is verified with: the certificate must chain to a trusted CA and
+    name the URL's host. Trusted: the CAs in `ca_file` when given, else the system store,
+    which OpenSSL lets `SSL_CERT_FILE` / `SSL_CERT_DIR` replace (as the codex client does)."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
 def url_connector(
-    url: str, *, auth_token: str | None = None, ssl_context: ssl.SSLContext | None = None
+    url: str,
+    *,
+    auth_token: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    ca_file: str | None = None,
 ) -> Connector:
     """Connect to `url` (`ws://` or `wss://`), sending `Authorization: Bearer` when given.
-    The TCP (and TLS) stream is opened here, so it is closed on every failure, including a
-    rejected upgrade (HTTP 401)."""
+    `wss://` is verified with `ssl_context`, else `client_tls_context(ca_file)`. The TCP (and
+    TLS) stream is opened here, so it is closed on every failure, including a rejected upgrade
+    (HTTP 401)."""
     check_url(url)
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     if secure and ssl_context is None:
-        ssl_context = ssl.create_default_context()
+        ssl_context = client_tls_context(ca_file)
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -84,7 +96,17 @@ def url_connector(
         stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
         if secure:
             assert ssl_context is not None
-            stream = trio.SSLStream(stream, ssl_context, server_hostname=host, https_compatible=True)
+            secured = trio.SSLStream(
+                stream, ssl_context, server_hostname=host, https_compatible=True
+            )
+            try:
+                # here, not inside trio-websocket, which would take a refused certificate
+                # for a peer that went quiet and wait out its handshake timeout
+                await secured.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
+            stream = secured
         return stream
 
     return stream_connector(open_stream, host=host_header, resource=resource, auth_token=auth_token)

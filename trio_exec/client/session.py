@@ -22,6 +22,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -298,6 +299,8 @@ def _describe(exc: BaseException) -> str:
         return f"the server refused the upgrade: HTTP {exc.status_code}"
     if isinstance(exc, LinkLost):
         return exc.reason
+    if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, ssl.SSLError):
+        return f"TLS handshake failed: {exc.__cause__}"  # e.g. CERTIFICATE_VERIFY_FAILED
     exc = _os_error(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror

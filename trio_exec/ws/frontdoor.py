@@ -2,7 +2,8 @@
 
 Rule: the daemon reads the request head itself, so one port serves both plain HTTP and
 WebSocket: `GET /readyz` answers 200, a request that fails auth answers 401, any other
-non-upgrade request answers 426 (`HEAD` as `GET`, without the body); an upgrade is handed to
+non-upgrade request answers 426 (`HEAD` as `GET`, without the body); the token rules are
+`ws/auth.py`'s (a header given twice counts by its first value); an upgrade is handed to
 trio-websocket with the bytes already read replayed in front of the stream. Nothing a client
 sends here can raise out of `accept_websocket`: a bad head is answered 400 (or the socket
 closed) and `None` returned.
@@ -11,7 +12,6 @@ closed) and `None` returned.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 
 import attrs
@@ -22,6 +22,7 @@ from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import FrameProtocol
 
 from trio_exec.ws import masking
+from trio_exec.ws.auth import BearerAuth
 from trio_exec.ws.frames import FrameStream
 
 masking.install()
@@ -54,7 +55,8 @@ class RequestHead:
 @attrs.frozen
 class FrontDoorConfig:
     max_message_size: int
-    auth_token: str | None = None
+    #: The token the upgrade must carry; None serves without one.
+    auth: BearerAuth | None = None
 
 
 def _response(
@@ -85,16 +87,15 @@ async def read_head(stream: trio.abc.Stream) -> tuple[RequestHead, bytes] | None
         return None
     if not isinstance(event, h11.Request):
         return None
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers}
+    headers: dict[str, str] = {}
+    for name, value in event.headers:  # the first of repeated headers counts
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
     head = RequestHead(event.method.decode("latin-1"), event.target.decode("latin-1"), headers)
     return head, bytes(buffer)
 
 
-def authorized(head: RequestHead, token: str | None) -> bool:
-    if token is None:
-        return True
-    offered = head.headers.get("authorization", "")
-    return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+def authorized(head: RequestHead, auth: BearerAuth | None) -> bool:
+    return auth is None or auth.accepts(head.headers.get("authorization"))
 
 
 async def accept_websocket(
@@ -125,7 +126,7 @@ async def accept_websocket(
                     ),
                 )
             return None
-        if not authorized(head, config.auth_token):
+        if not authorized(head, config.auth):
             await _send_quietly(
                 stream,
                 _response(401, "Unauthorized", b"unauthorized\n", "www-authenticate: Bearer\r\n"),

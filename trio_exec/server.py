@@ -9,7 +9,13 @@ Ownership tree:
 
 Shutdown (`Daemon.stop()`, or SIGTERM/SIGINT under `run_daemon`): stop accepting, close every
 connection with Close 1001, then end the registry, which kills and reaps every process of every
-session, attached or parked. A second signal exits at once, after SIGKILLing every process group.
+session, attached or parked. A second signal exits at once, after SIGKILLing every process group
+(and every process's cgroup).
+
+Containment (`process/cgroup.py`) is detected when the daemon is made and stated in the log:
+with a delegated cgroup v2 subtree every process gets a cgroup of its own, else the reason is
+logged and teardown kills process groups alone. Per-process limits that cannot be enforced
+raise `ContainmentError`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from trio_exec import systemd
 from trio_exec.config import Config, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.listen import bound_address, open_listening
+from trio_exec.process import cgroup
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
 from trio_exec.session.registry import SessionRegistry
@@ -54,7 +61,16 @@ class Daemon:
     _conn_config: ConnectionConfig = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        limits = cgroup.Limits(memory_max=self.config.process_memory_max,
+                               pids_max=self.config.process_pids_max)
+        detection = cgroup.detect(limits)
+        if detection.containment is not None:
+            log.info("containment on: each process in a cgroup of its own under %s",
+                     detection.containment.root)
+        else:
+            log.info("containment off (%s): teardown kills process groups only", detection.reason)
+        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention,
+                                        containment=detection.containment)
         self._front = FrontDoorConfig(
             max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
         )

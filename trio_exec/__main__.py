@@ -20,6 +20,7 @@ import trio
 
 from trio_exec import __version__
 from trio_exec.config import STDIO_LISTEN, Config, ConfigError, parse_listen_url
+from trio_exec.process.cgroup import ContainmentError
 from trio_exec.proto.errors import os_error_text
 from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_REQUESTS
 
@@ -156,6 +157,12 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--read-pause-bytes", type=_size, default="16MiB",
                        help="stop reading a connection while this many bytes of its replies wait "
                             "to be written (default 16MiB)")
+    serve.add_argument("--process-memory-max", type=_size, default=None,
+                       help="memory.max of each process's cgroup (needs a delegated cgroup v2 "
+                            "subtree with the memory controller; default none)")
+    serve.add_argument("--process-pids-max", type=_count, default=None,
+                       help="pids.max of each process's cgroup (needs a delegated cgroup v2 "
+                            "subtree with the pids controller; default none)")
     serve.add_argument("--log-level", type=_log_level, default="WARNING",
                        help=f"one of {', '.join(LOG_LEVELS)} (default WARNING)")
     serve.set_defaults(run=_serve)
@@ -199,6 +206,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         shutdown_grace=args.shutdown_grace,
         read_pause_requests=args.read_pause_requests,
         read_pause_bytes=args.read_pause_bytes,
+        process_memory_max=args.process_memory_max,
+        process_pids_max=args.process_pids_max,
     )
 
 
@@ -227,6 +236,9 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:  # ListenError's text names the address
         print(f"Error: {os_error_text(exc)}", file=sys.stderr)
         return EXIT_CANNOT_SERVE
+    except ContainmentError as exc:  # a --process-*-max this host cannot enforce
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTING
     except KeyboardInterrupt:
         return 130
     return 0

@@ -109,6 +109,10 @@ class Config:
     read_pause_requests: int = DEFAULT_READ_PAUSE_REQUESTS
     #: A connection's socket is not read while this many bytes of its replies wait to be written.
     read_pause_bytes: int = DEFAULT_READ_PAUSE_BYTES
+    #: Per-process `memory.max` in bytes (needs a delegated cgroup with the memory controller).
+    process_memory_max: int | None = None
+    #: Per-process `pids.max` (needs a delegated cgroup with the pids controller).
+    process_pids_max: int | None = None
 
     def __attrs_post_init__(self) -> None:
         check_tls_and_auth(self)

@@ -9,10 +9,16 @@ Ownership tree:
 
 Shutdown (`Daemon.stop()`, or SIGTERM/SIGINT under `run_daemon`): stop accepting, close every
 connection with Close 1001, then end the registry, which kills and reaps every process of every
-session, attached or parked. A second signal exits at once, after SIGKILLing every process group.
+session, attached or parked. A second signal exits at once, after SIGKILLing every process group
+(and every process's cgroup).
 
 Reload (`Daemon.reload()`, SIGHUP under `run_daemon`): every callback in `Daemon.reloaders` runs
 once, in order; connections and sessions are untouched.
+
+Containment (`process/cgroup.py`) is detected when the daemon is made and stated in the log:
+with a delegated cgroup v2 subtree every process gets a cgroup of its own, else the reason is
+logged and teardown kills process groups alone. Per-process limits that cannot be enforced
+raise `ContainmentError`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from trio_exec.config import Config, ConfigError, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
+from trio_exec.process import cgroup
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.connection import (
     CLOSE_TIMEOUT,
@@ -81,8 +88,8 @@ class Daemon:
     _tls: ServerTLS | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        """Raises `ConfigError` for a token or certificate that cannot be used."""
-        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        """Raises `ConfigError` for a token or certificate that cannot be used, and
+        `ContainmentError` for per-process limits that cannot be enforced."""
         try:
             self._auth = bearer_auth(self.config)
             if self.config.tls_cert_file is not None and self.config.tls_key_file is not None:
@@ -93,6 +100,16 @@ class Daemon:
             self.reloaders.append(self._reload_token)
         if self._tls is not None:
             self.reloaders.append(self._reload_certificate)
+        limits = cgroup.Limits(memory_max=self.config.process_memory_max,
+                               pids_max=self.config.process_pids_max)
+        detection = cgroup.detect(limits)
+        if detection.containment is not None:
+            log.info("containment on: each process in a cgroup of its own under %s",
+                     detection.containment.root)
+        else:
+            log.info("containment off (%s): teardown kills process groups only", detection.reason)
+        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention,
+                                        containment=detection.containment)
         self._front = FrontDoorConfig(
             max_message_size=self.config.max_message_size, auth=self._auth
         )

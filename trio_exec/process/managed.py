@@ -30,6 +30,11 @@ Rules:
   (`server &`) keeps it: the supervising task keeps the (zombie) leader, also after the entry
   is forgotten, until the session ends or `process/terminate`, and kills the group then (the
   reference too kills such a job only at expiry or shutdown).
+- With containment the child has a cgroup of its own (`cgroup.py`): every teardown above also
+  kills the cgroup, which reaches the descendants that left the group (`setsid`, double fork);
+  a job lingers while the cgroup has a member besides the leader; the cgroup is removed after
+  the final kill. Without it, the group kill alone stays.
+- `process/exited` carries `resourceUsage` (`usage.py`), read before the leader is reaped.
 
 Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
 process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
@@ -45,7 +50,8 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 
-from trio_exec.process import group
+from trio_exec.process import group, usage
+from trio_exec.process.cgroup import ProcessCgroup
 from trio_exec.process.outputlog import NextSeqRule, OutputLog
 from trio_exec.process.spawn import Spawned, set_window_size
 from trio_exec.proto import b64, methods
@@ -148,6 +154,8 @@ class ManagedProcess:
     _group_killed: trio.Event = attrs.field(factory=trio.Event)
     _denials: DenialScanner = attrs.field(factory=DenialScanner)
     sandbox_denied: bool = False
+    #: The child's own cgroup when containment is on (`cgroup.py`).
+    cgroup: ProcessCgroup | None = None
 
     @property
     def is_v0169(self) -> bool:
@@ -179,9 +187,7 @@ class ManagedProcess:
                 nursery.start_soon(self._watch_exit)
             await self._record_close()
             await self._spawned.aclose()
-            lingering = not self._group_killed.is_set() and await trio.to_thread.run_sync(
-                group.has_members, self.pid
-            )
+            lingering = not self._group_killed.is_set() and await self._has_job()
             if lingering:
                 log.info("%s left a background job: it ends with the session", self.process_id)
             else:
@@ -193,6 +199,14 @@ class ManagedProcess:
         finally:
             with trio.CancelScope(shield=True):
                 await self._kill_and_reap()
+                if self.cgroup is not None:
+                    await self.cgroup.remove_when_empty()
+
+    async def _has_job(self) -> bool:
+        """Whether a process besides the exited leader is left: in its cgroup, else its group."""
+        if self.cgroup is not None:
+            return any(pid != self.pid for pid in self.cgroup.members())
+        return await trio.to_thread.run_sync(group.has_members, self.pid)
 
     async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
         try:
@@ -230,6 +244,8 @@ class ManagedProcess:
 
     async def _watch_exit(self) -> None:
         returncode = await group.wait_exited(self.pid)
+        cgroup_cpu = self.cgroup.cpu_usec() if self.cgroup is not None else None
+        resources = usage.of_exited(self.pid, cgroup_cpu)
         with trio.move_on_after(EXIT_DRAIN):
             await self._outputs_done.wait()
         async with self._record_lock:
@@ -250,6 +266,8 @@ class ManagedProcess:
                 params["sandboxDenied"] = self.sandbox_denied
             if self.signal_name is not None:
                 params["signal"] = self.signal_name
+            if resources is not None:
+                params["resourceUsage"] = resources.to_wire()
             await self._notify(encode_notification(methods.PROCESS_EXITED, params))
 
     async def _record_close(self) -> None:
@@ -270,8 +288,10 @@ class ManagedProcess:
         await self._spawned.aclose()
 
     def kill_group(self) -> None:
-        """SIGKILL the group, whatever state the leader is in, unless the leader was reaped
-        (then the group id may be a stranger's: `group.py`)."""
+        """SIGKILL the cgroup, if any, and the group, whatever state the leader is in, unless
+        the leader was reaped (then the group id may be a stranger's: `group.py`)."""
+        if self.cgroup is not None:
+            self.cgroup.kill()
         self._kill_group(signals.SIGKILL)
 
     def _kill_group(self, sig: int) -> None:

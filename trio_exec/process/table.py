@@ -8,13 +8,19 @@ Rules:
 - Each process's supervising task runs in the session's nursery, so the session's end kills
   and reaps it. The table knows every supervised process, also one whose entry was forgotten
   but whose group still holds a background job (`kill_every_group`).
+- With containment (`cgroup.py`) each child is spawned into a cgroup of its own, made here
+  before the spawn; a cgroup that cannot be made fails the start (nothing runs uncontained)
+  and a failed spawn leaves no cgroup.
 """
 
 from __future__ import annotations
 
+import os
+
 import attrs
 import trio
 
+from trio_exec.process.cgroup import Containment, ProcessCgroup
 from trio_exec.process.managed import ManagedProcess, Notify
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto import errors
@@ -30,6 +36,7 @@ class ProcessTable:
     _nursery: trio.Nursery
     _notify: Notify
     retention: float = DEFAULT_RETENTION
+    containment: Containment | None = None
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
 
@@ -43,18 +50,25 @@ class ProcessTable:
             raise errors.process_exists(process_id)
         starting = trio.Event()
         self._entries[process_id] = starting
+        cgroup: ProcessCgroup | None = None
         try:
-            spawned = await spawn(request)
-        except SpawnError as exc:
+            if self.containment is not None:
+                cgroup = self._make_cgroup()
+            spawned = await spawn(request, cgroup)
+        except BaseException as exc:
             del self._entries[process_id]
             starting.set()
-            # 0.169 dialect: the additive `data` codex 0.171 sends (0.169 clients ignore it)
-            data = {"kind": exc.kind} if exc.kind and dialect is Dialect.V0169 else None
-            raise errors.InternalError(str(exc), data=data) from None
-        except BaseException:
-            del self._entries[process_id]
-            starting.set()
+            if cgroup is not None:
+                with trio.CancelScope(shield=True):
+                    await cgroup.remove_when_empty()
+            if isinstance(exc, SpawnError):
+                # 0.169 dialect: the additive `data` codex 0.171 sends (0.169 clients ignore it)
+                data = {"kind": exc.kind} if exc.kind and dialect is Dialect.V0169 else None
+                raise errors.InternalError(str(exc), data=data) from None
             raise
+        finally:
+            if cgroup is not None:
+                cgroup.spawned()
         process = ManagedProcess(
             process_id=process_id,
             argv=list(request.argv),
@@ -65,6 +79,7 @@ class ProcessTable:
             retention=self.retention,
             dialect=dialect,
             sandboxed=request.confinement is not None,
+            cgroup=cgroup,
         )
         self._entries[process_id] = process
         starting.set()
@@ -73,6 +88,14 @@ class ProcessTable:
         with trio.CancelScope(shield=True):
             await self._nursery.start(self._supervise, process)
         return process
+
+    def _make_cgroup(self) -> ProcessCgroup:
+        assert self.containment is not None
+        try:
+            return self.containment.create()
+        except OSError as exc:
+            raise SpawnError(
+                f"cannot create the process's cgroup: {os.strerror(exc.errno or 0)}") from None
 
     async def _supervise(
         self, process: ManagedProcess, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -43,7 +43,7 @@ async def initialize(ctx: CallContext, params: InitializeParams) -> InitializeRe
     return InitializeResult(
         session_id=session.session_id,
         environment_info=host_methods.environment_info(),
-        capabilities=CAPABILITIES,
+        capabilities={**CAPABILITIES, "containment": conn.registry.containment is not None},
         server_info=ServerInfo(name="trio-exec", version=__version__),
     )
 

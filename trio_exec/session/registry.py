@@ -17,6 +17,7 @@ import uuid
 import attrs
 import trio
 
+from trio_exec.process.cgroup import Containment
 from trio_exec.proto import errors
 from trio_exec.session.session import Attachment, Session
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class SessionRegistry:
     ttl: float
     retention: float
+    containment: Containment | None = None
     _nursery: trio.Nursery | None = None
     _sessions: dict[str, Session] = attrs.field(factory=dict)
 
@@ -47,7 +49,8 @@ class SessionRegistry:
 
     async def create(self, attachment: Attachment) -> Session:
         assert self._nursery is not None, "registry not running"
-        session = Session(str(uuid.uuid4()), ttl=self.ttl, retention=self.retention)
+        session = Session(str(uuid.uuid4()), ttl=self.ttl, retention=self.retention,
+                          containment=self.containment)
         self._sessions[session.session_id] = session
         await self._nursery.start(self._run_session, session)
         session.attach(attachment)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from daemon_harness import alive
+from support.daemon import alive
 from support.wsclient import connect, session
 
 import trio_exec

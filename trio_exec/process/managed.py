@@ -148,6 +148,8 @@ class ManagedProcess:
     _group_killed: trio.Event = attrs.field(factory=trio.Event)
     _denials: DenialScanner = attrs.field(factory=DenialScanner)
     sandbox_denied: bool = False
+    #: Test event: set once the leader exited and the `EXIT_DRAIN` wait for its pipes began.
+    _for_testing_draining: trio.Event = attrs.field(factory=trio.Event)
 
     @property
     def is_v0169(self) -> bool:
@@ -231,6 +233,7 @@ class ManagedProcess:
     async def _watch_exit(self) -> None:
         returncode = await group.wait_exited(self.pid)
         with trio.move_on_after(EXIT_DRAIN):
+            self._for_testing_draining.set()
             await self._outputs_done.wait()
         async with self._record_lock:
             if returncode < 0:

@@ -8,6 +8,9 @@ Rules:
 - Each process's supervising task runs in the session's nursery, so the session's end kills
   and reaps it. The table knows every supervised process, also one whose entry was forgotten
   but whose group still holds a background job (`kill_every_group`).
+
+Test event: `_for_testing_registered` is set when a process enters the table, then replaced by
+a fresh one (a waiter holds the one it took before the start).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class ProcessTable:
     retention: float = DEFAULT_RETENTION
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
+    _for_testing_registered: trio.Event = attrs.field(factory=trio.Event)
 
     async def start(
         self, process_id: str, request: SpawnRequest, dialect: Dialect = Dialect.V0120
@@ -66,6 +70,8 @@ class ProcessTable:
         )
         self._entries[process_id] = process
         starting.set()
+        self._for_testing_registered.set()
+        self._for_testing_registered = trio.Event()
         # Shielded: once spawned, the child must be supervised (killed and reaped at the end),
         # even if the request that started it is being cancelled.
         with trio.CancelScope(shield=True):

@@ -1,9 +1,10 @@
 """Start and stop the two servers, and read their memory figures.
 
-Each server is a child of the bench, started on ``ws://127.0.0.1:0`` in a private temporary
-directory with RLIMIT_NOFILE raised to its hard limit. ``stop()`` kills the server and then any
-process it spawned that outlived it (children lead their own process groups, so killing the
-server alone would leave e.g. ``sleep 1000`` behind).
+The servers are started by the test suite's launcher (``tests/support/servers.py``: one
+launcher for tests and benchmarks), each on ``ws://127.0.0.1:0`` in a private temporary
+directory with RLIMIT_NOFILE raised to its hard limit. ``stop()`` stops the server and then
+kills any process it spawned that outlived it (children lead their own process groups, so
+stopping the server alone would leave e.g. ``sleep 1000`` behind).
 """
 
 from __future__ import annotations
@@ -13,26 +14,15 @@ import contextlib
 import ctypes
 import os
 import resource
-import selectors
 import signal
-import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TRIO_EXEC = "trio-exec"
-REFERENCE = "reference"
+from tests.support import servers as launcher
+from tests.support.servers import REFERENCE, TRIO_EXEC, ServerStartError, reference_binary
 
-STARTUP_TIMEOUT = 30.0
-STOP_GRACE = 5.0
-
-
-class ServerStartError(RuntimeError):
-    pass
-
+__all__ = ["REFERENCE", "TRIO_EXEC", "Server", "ServerStartError", "reference_binary"]
 
 #: Servers not stopped yet; stopped at exit whatever happens (e.g. Ctrl-C mid-start).
 _LIVE: set[Server] = set()
@@ -62,18 +52,6 @@ def _preexec() -> None:
     # Die with the bench, even if it is SIGKILLed (PR_SET_PDEATHSIG = 1).
     if _prctl is not None:
         _prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
-def reference_binary() -> Path:
-    cache = Path(os.environ.get("TRIO_EXEC_REF_CACHE", Path.home() / ".cache" / "trio-exec-ref"))
-    return cache / (
-        "v0120/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/codex/codex"
-    )
-
-
-def trio_exec_python() -> Path:
-    venv = Path(os.environ.get("TRIO_EXEC_VENV", ROOT / ".venv"))
-    return venv / "bin" / "python"
 
 
 def _proc_stat(pid: int) -> tuple[int, int, int] | None:
@@ -130,85 +108,28 @@ class Server:
         self._tmp = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")
         self.cwd = Path(self._tmp.name)
         env = dict(os.environ)
-        if kind == TRIO_EXEC:
-            argv = [str(trio_exec_python()), "-m", "trio_exec", "serve",
-                    "--listen", "ws://127.0.0.1:0", *extra_args]
-            env["PYTHONUNBUFFERED"] = "1"
-            src = os.environ.get("TRIO_EXEC_BENCH_SRC")
-            if src:  # run a snapshot of the package (``--rev``) instead of the working tree
-                env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-        elif kind == REFERENCE:
-            binary = reference_binary()
-            if not binary.exists():
-                raise ServerStartError(
-                    f"reference binary not found at {binary} (run ./scripts/install-reference)"
-                )
-            home = self.cwd / "codex-home"
-            home.mkdir()
-            env["CODEX_HOME"] = str(home)
-            argv = [str(binary), "exec-server", "--listen", "ws://127.0.0.1:0", *extra_args]
-        else:
-            raise ValueError(kind)
-        self.argv = argv
-        self.stderr_path = self.cwd / "stderr.log"
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=err, preexec_fn=_preexec,
-            )
+        src = os.environ.get("TRIO_EXEC_BENCH_SRC")
+        if kind == TRIO_EXEC and src:  # run a snapshot of the package (``--rev``)
+            env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        try:
+            self.handle = launcher.launch(
+                kind, *extra_args, cwd=self.cwd, env=env, preexec_fn=_preexec)
+        except BaseException:
+            self._tmp.cleanup()
+            raise
         self._children: dict[int, tuple[int, int]] = {}
         _LIVE.add(self)
-        try:
-            line = self._first_line()
-        except Exception:
-            self.stop()
-            raise
-        self.url = line
-        if not line.startswith("ws://127.0.0.1:"):
-            self.stop()
-            raise ServerStartError(f"{kind} printed {line!r}; stderr: {self.stderr_tail()}")
-        self.host = "127.0.0.1"
-        self.port = int(line.rsplit(":", 1)[1].strip("/"))
-        threading.Thread(target=self._drain, daemon=True).start()
+        self.proc = self.handle.proc
+        self.url = self.handle.url
+        self.host = self.handle.host
+        self.port = self.handle.port
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def _first_line(self) -> str:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in buf:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ServerStartError(f"{self.kind}: no URL within {STARTUP_TIMEOUT}s")
-                if sel.select(left):
-                    data = os.read(fd, 4096)
-                    if not data:
-                        raise ServerStartError(
-                            f"{self.kind} exited before printing its URL "
-                            f"(status {self.proc.poll()}): {self.stderr_tail()}"
-                        )
-                    buf += data
-        return buf.split(b"\n", 1)[0].decode(errors="replace").strip()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            while self.proc.stdout.read1(65536):  # type: ignore[attr-defined]
-                pass
-        except (OSError, ValueError):
-            pass
-
     def stderr_tail(self, n: int = 2000) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+        return self.handle.stderr_text()[-n:]
 
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
@@ -228,19 +149,13 @@ class Server:
             self._children[pid] = (pgid, start)
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.handle.alive()
 
     def stop(self) -> None:
         _LIVE.discard(self)
         if self.proc.poll() is None:
             self.remember_children()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                self.remember_children()
-                self.proc.kill()
-                self.proc.wait()
+        self.handle.stop()
         # Kill what the server spawned and left behind (verified by pid + start time).
         for pid, (pgid, start) in self._children.items():
             st = _proc_stat(pid)
@@ -254,6 +169,6 @@ class Server:
             except OSError:
                 pass
         self._children.clear()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        with contextlib.suppress(OSError):
+            self.handle.stderr_path.unlink()
         self._tmp.cleanup()

@@ -15,7 +15,7 @@ import trio
 from apply_patch_cases import CASES, Case, Tree
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_client_harness import ENVIRONMENT_KINDS, open_environment
+from support.daemon import ENVIRONMENT_KINDS, open_environment
 
 from trio_exec.environment import Capabilities, Environment
 from trio_exec.environment.local import open_local_environment

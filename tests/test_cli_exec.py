@@ -16,9 +16,8 @@ from pathlib import Path
 
 import attrs
 import trio
+from support.daemon import tcp_daemon
 from support.gates import Gates
-from test_client_harness import tcp_daemon
-from test_client_server_down import stoppable_tcp_daemon
 
 TIMEOUT = 20
 
@@ -83,8 +82,8 @@ class CuttableProxy:
 
 @asynccontextmanager
 async def daemon_behind_proxy() -> AsyncIterator[tuple[str, CuttableProxy]]:
-    async with tcp_daemon() as url, trio.open_nursery() as nursery:
-        proxy = CuttableProxy(int(url.rsplit(":", 1)[1]))
+    async with tcp_daemon() as served, trio.open_nursery() as nursery:
+        proxy = CuttableProxy(served.port)
         await nursery.start(proxy.serve)
         yield f"ws://127.0.0.1:{proxy.port}", proxy
         nursery.cancel_scope.cancel()
@@ -92,32 +91,32 @@ async def daemon_behind_proxy() -> AsyncIterator[tuple[str, CuttableProxy]]:
 
 async def test_output_streams_and_exit_code() -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            done = await run_cli("--url", url, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+        async with tcp_daemon() as served:
+            done = await run_cli("--url", served.url, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (done.returncode, done.stdout, done.stderr) == (3, b"out\n", b"err\n")
 
 
 async def test_signal_death_is_128_plus_n() -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            done = await run_cli("--url", url, "--", "sh", "-c", "kill -USR1 $$")
+        async with tcp_daemon() as served:
+            done = await run_cli("--url", served.url, "--", "sh", "-c", "kill -USR1 $$")
     assert done.returncode == 128 + signal.SIGUSR1.value
 
 
 async def test_stdin_is_forwarded_and_closed() -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            done = await run_cli("--url", url, "--", "cat", stdin=b"through the daemon")
+        async with tcp_daemon() as served:
+            done = await run_cli("--url", served.url, "--", "cat", stdin=b"through the daemon")
     assert (done.returncode, done.stdout) == (0, b"through the daemon")
 
 
 async def test_environment_and_cwd(tmp_path: Path) -> None:
     env = {**os.environ, "FROM_CALLER": "inherited"}
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            done = await run_cli("--url", url, "--cwd", str(tmp_path), "--env", "EXTRA=given",
+        async with tcp_daemon() as served:
+            done = await run_cli("--url", served.url, "--cwd", str(tmp_path), "--env", "EXTRA=given",
                                  "--", "sh", "-c", 'echo "$FROM_CALLER $EXTRA"; pwd', env=env)
-            cleared = await run_cli("--url", url, "--clear-env", "--env", "ONLY=1", "--",
+            cleared = await run_cli("--url", served.url, "--clear-env", "--env", "ONLY=1", "--",
                                     "/usr/bin/env", env=env)
     assert done.stdout == f"inherited given\n{tmp_path}\n".encode()
     assert cleared.stdout == b"ONLY=1\n"
@@ -125,9 +124,9 @@ async def test_environment_and_cwd(tmp_path: Path) -> None:
 
 async def test_url_defaults_to_the_environment_variable() -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
+        async with tcp_daemon() as served:
             done = await run_cli("--", "echo", "via env",
-                                 env={**os.environ, "TRIO_EXEC_SERVER_URL": url})
+                                 env={**os.environ, "TRIO_EXEC_SERVER_URL": served.url})
     assert (done.returncode, done.stdout) == (0, b"via env\n")
 
 
@@ -141,12 +140,12 @@ async def test_url_falls_back_to_codex_exec_server_url_like_the_library() -> Non
     CODEX_EXEC_SERVER_URL; `none` disables, and says so."""
     base = without_server_variables()
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            codex = await run_cli("--", "echo", "codex", env={**base, "CODEX_EXEC_SERVER_URL": url})
+        async with tcp_daemon() as served:
+            codex = await run_cli("--", "echo", "codex", env={**base, "CODEX_EXEC_SERVER_URL": served.url})
             empty = await run_cli("--", "echo", "empty", env={
-                **base, "TRIO_EXEC_SERVER_URL": "", "CODEX_EXEC_SERVER_URL": url})
+                **base, "TRIO_EXEC_SERVER_URL": "", "CODEX_EXEC_SERVER_URL": served.url})
             first = await run_cli("--", "echo", "first", env={
-                **base, "TRIO_EXEC_SERVER_URL": url, "CODEX_EXEC_SERVER_URL": "ws://127.0.0.1:1"})
+                **base, "TRIO_EXEC_SERVER_URL": served.url, "CODEX_EXEC_SERVER_URL": "ws://127.0.0.1:1"})
         disabled = await run_cli("--", "true", env={**base, "CODEX_EXEC_SERVER_URL": "none"})
         bad = await run_cli("--", "true", env={**base, "CODEX_EXEC_SERVER_URL": "http://x"})
     assert (codex.returncode, codex.stdout) == (0, b"codex\n")
@@ -160,8 +159,8 @@ async def test_url_falls_back_to_codex_exec_server_url_like_the_library() -> Non
 
 async def test_tty_mode() -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            done = await run_cli("--url", url, "--tty", "--", "sh", "-c", "tty; stty size; exit 2")
+        async with tcp_daemon() as served:
+            done = await run_cli("--url", served.url, "--tty", "--", "sh", "-c", "tty; stty size; exit 2")
     assert done.returncode == 2
     assert done.stdout.startswith(b"/dev/pts/")
     assert done.stdout.endswith(b"24 80\r\n")
@@ -170,10 +169,10 @@ async def test_tty_mode() -> None:
 async def test_usage_and_start_errors() -> None:
     env = without_server_variables()
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            no_command = await run_cli("--url", url)
-            bad_env = await run_cli("--url", url, "--env", "NOEQUALS", "--", "true")
-            missing = await run_cli("--url", url, "--", "/no/such/program")
+        async with tcp_daemon() as served:
+            no_command = await run_cli("--url", served.url)
+            bad_env = await run_cli("--url", served.url, "--env", "NOEQUALS", "--", "true")
+            missing = await run_cli("--url", served.url, "--", "/no/such/program")
         no_url = await run_cli("--", "true", env=env)
         listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
         port = listener.socket.getsockname()[1]
@@ -192,11 +191,11 @@ async def test_tty_end_of_piped_input_reaches_the_command_as_eof() -> None:
     """`echo hi | trio-exec exec --tty -- cat` ends: the end of our stdin is the terminal's ^D
     (twice after a partial line). The PTY echoes the input before cat repeats it."""
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            line = await run_cli("--url", url, "--tty", "--", "cat", stdin=b"hi\n")
-            partial = await run_cli("--url", url, "--tty", "--", "cat", stdin=b"no newline")
-            empty = await run_cli("--url", url, "--tty", "--", "cat", stdin=b"")
-            shell = await run_cli("--url", url, "--tty", "--", "sh", "-c",
+        async with tcp_daemon() as served:
+            line = await run_cli("--url", served.url, "--tty", "--", "cat", stdin=b"hi\n")
+            partial = await run_cli("--url", served.url, "--tty", "--", "cat", stdin=b"no newline")
+            empty = await run_cli("--url", served.url, "--tty", "--", "cat", stdin=b"")
+            shell = await run_cli("--url", served.url, "--tty", "--", "sh", "-c",
                                   "while read -r line; do echo \"got $line\"; done; echo end",
                                   stdin=b"a\nb\n")
     assert (line.returncode, line.stdout) == (0, b"hi\r\nhi\r\n")
@@ -211,10 +210,10 @@ async def test_a_missing_working_directory_is_named(tmp_path: Path) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            no_dir = await run_cli("--url", url, "--cwd", str(missing), "--", "pwd")
-            not_dir = await run_cli("--url", url, "--cwd", str(a_file), "--", "pwd")
-            no_program = await run_cli("--url", url, "--cwd", str(tmp_path), "--", "/no/such")
+        async with tcp_daemon() as served:
+            no_dir = await run_cli("--url", served.url, "--cwd", str(missing), "--", "pwd")
+            not_dir = await run_cli("--url", served.url, "--cwd", str(a_file), "--", "pwd")
+            no_program = await run_cli("--url", served.url, "--cwd", str(tmp_path), "--", "/no/such")
     assert no_dir.returncode == 127
     assert no_dir.stderr == (f"trio-exec exec: cannot start pwd: working directory {missing} "
                              "does not exist on the server\n").encode()
@@ -248,7 +247,8 @@ async def test_a_daemon_shutdown_is_told_at_once() -> None:
     """The daemon shuts down under a running command: exec says so on stderr at once, with
     the window it keeps reconnecting for (60 s here; the test ends it long before)."""
     with trio.fail_after(TIMEOUT):
-        async with stoppable_tcp_daemon() as (daemon, port):
+        async with tcp_daemon() as served:
+            daemon, port = served.daemon, served.port
             process = await trio.lowlevel.open_process(
                 cli("--url", f"ws://127.0.0.1:{port}", "--reconnect-window", "60", "--",
                     "sh", "-c", "echo ready; exec sleep 1000"),
@@ -273,7 +273,8 @@ async def test_after_a_daemon_shutdown_the_last_word_names_the_cause() -> None:
     """A short window (0.5 s): told at once, then exit 255 with the cause of the drop (the
     shutdown) and of the last failed attempt (refused), not a bare "not recovered"."""
     with trio.fail_after(TIMEOUT):
-        async with stoppable_tcp_daemon() as (daemon, port):
+        async with tcp_daemon() as served:
+            daemon, port = served.daemon, served.port
             process = await trio.lowlevel.open_process(
                 cli("--url", f"ws://127.0.0.1:{port}", "--reconnect-window", "0.5", "--",
                     "sh", "-c", "echo ready; exec sleep 1000"),
@@ -302,8 +303,8 @@ async def test_after_a_daemon_shutdown_the_last_word_names_the_cause() -> None:
 async def test_large_output_is_exact() -> None:
     expected = b"".join(b"%d\n" % i for i in range(1, 300001))
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            done = await run_cli("--url", url, "--", "seq", "1", "300000")
+        async with tcp_daemon() as served:
+            done = await run_cli("--url", served.url, "--", "seq", "1", "300000")
     assert done.returncode == 0
     assert hashlib.sha256(done.stdout).hexdigest() == hashlib.sha256(expected).hexdigest()
 
@@ -318,9 +319,9 @@ async def read_until(stream: trio.abc.ReceiveStream, buffer: bytearray, wanted: 
 async def test_sigterm_is_forwarded_to_the_command() -> None:
     script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
+        async with tcp_daemon() as served:
             process = await trio.lowlevel.open_process(
-                cli("--url", url, "--", "sh", "-c", script),
+                cli("--url", served.url, "--", "sh", "-c", script),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             )
             assert process.stdout is not None

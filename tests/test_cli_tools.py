@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from test_client_harness import tcp_daemon
+from support.daemon import tcp_daemon
 
 TIMEOUT = 30
 
@@ -102,11 +102,11 @@ async def test_disabled_environment_offers_and_runs_nothing(tmp_path: Path) -> N
 @pytest.mark.parametrize("variable", ["TRIO_EXEC_SERVER_URL", "CODEX_EXEC_SERVER_URL"])
 async def test_remote_environment(variable: str, tmp_path: Path) -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url:
-            listing = await cli("list", cwd=tmp_path, url=url, variable=variable)
+        async with tcp_daemon() as served:
+            listing = await cli("list", cwd=tmp_path, url=served.url, variable=variable)
             assert listing.stdout.startswith("remote environment: ")
             ran = await cli("call", "js_repl", '{"code": "await Promise.resolve(6 * 7)"}',
-                            cwd=tmp_path, url=url, variable=variable)
+                            cwd=tmp_path, url=served.url, variable=variable)
             assert (ran.returncode, ran.stdout) == (0, "42\n\n")
-        gone = await cli("list", cwd=tmp_path, url=url, variable=variable)
+        gone = await cli("list", cwd=tmp_path, url=served.url, variable=variable)
         assert gone.returncode == 1 and "the environment is unavailable" in gone.stderr

@@ -11,8 +11,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from daemon_harness import alive
-from test_client_harness import in_memory_daemon, tcp_daemon
+from support.daemon import alive, in_memory_daemon, tcp_daemon, wait_dead
 
 from trio_exec.client import (
     ConnectFailed,
@@ -36,7 +35,7 @@ async def output_of(process: object) -> bytes:
 
 async def test_typed_calls_over_tcp(tmp_path: Path) -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url, open_client(url, client_name="test") as client:
+        async with tcp_daemon() as served, open_client(served.url, client_name="test") as client:
             assert client.session_id is not None
             assert client.capabilities.get("exec") is True
             process = await client.process_start(["/bin/echo", "hi"], cwd="/", env=ENV)
@@ -165,11 +164,11 @@ async def test_connect_failure_is_clear() -> None:
 
 async def test_auth_token_is_sent() -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon(auth_token="s3cret") as url:
-            async with open_client(url, auth_token="s3cret") as client:
+        async with tcp_daemon(auth_token="s3cret") as served:
+            async with open_client(served.url, auth_token="s3cret") as client:
                 assert client.session_id
             with pytest.raises(ConnectFailed, match=r"401"):
-                async with open_client(url, auth_token="wrong"):
+                async with open_client(served.url, auth_token="wrong"):
                     pass
 
 
@@ -283,16 +282,15 @@ async def test_a_cancelled_start_terminates_the_process_it_left_running() -> Non
             async with open_client_over_stream(connect) as client:
                 [session] = daemon.daemon.registry.sessions()
                 streams[-1].held = True
+                registered = session.processes._for_testing_registered
                 with trio.CancelScope() as giving_up:
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(functools.partial(
                             client.process_start, ["/bin/sleep", "1000"], cwd="/", env=ENV,
                             process_id="s"))
-                        while not session.list_processes():
-                            await trio.testing.wait_all_tasks_blocked()
+                        await registered.wait()
                         [started] = session.list_processes()
                         giving_up.cancel()
                 assert alive(started.pid)
                 streams[-1].released.set()
-                while alive(started.pid):  # noqa: ASYNC110 (the kill is the daemon's, on real time)
-                    await trio.sleep(0.01)
+                await wait_dead(started.pid)  # the kill is the daemon's, on real time

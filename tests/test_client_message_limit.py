@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from support.daemon import in_memory_daemon, tcp_daemon
 from support.gates import Gates
-from test_client_harness import in_memory_daemon, tcp_daemon
 
 from trio_exec.client import (
     ExecClient,
@@ -129,6 +129,6 @@ async def _client(transport: str, *, daemon_limit: int) -> AsyncIterator[ExecCli
                 open_client_over_stream(daemon.connect, reconnect=POLICY) as client:
             yield client
     else:
-        async with tcp_daemon(max_message_size=daemon_limit) as url, \
-                open_client(url, reconnect=POLICY, ping_interval=None) as client:
+        async with tcp_daemon(max_message_size=daemon_limit) as served, \
+                open_client(served.url, reconnect=POLICY, ping_interval=None) as client:
             yield client

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import trio
 import trio.lowlevel
+from support.daemon import InMemoryDaemon, in_memory_daemon, tcp_daemon
 from support.gates import Gates
-from test_client_harness import InMemoryDaemon, in_memory_daemon, tcp_daemon
 
 from trio_exec.client import (
     ConnectionLost,
@@ -310,7 +310,7 @@ async def wait_for_exits_in_daemon(daemon: InMemoryDaemon) -> None:
 
 async def test_drop_mid_output_over_a_real_socket(gates: Gates) -> None:
     with trio.fail_after(TIMEOUT):
-        async with tcp_daemon() as url, open_client(url, reconnect=POLICY) as client:
+        async with tcp_daemon() as served, open_client(served.url, reconnect=POLICY) as client:
             script = f"{loop_lines(100)}; {gates.wait('a')}; {loop_lines(100)}"
             process = await client.process_start(["/bin/sh", "-c", script], cwd="/", env=ENV)
             seen = await read_until(process, b"line 99\n")

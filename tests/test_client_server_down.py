@@ -8,13 +8,10 @@ time); the refused reconnect needs a real kernel, so it runs on 127.0.0.1 with a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 import trio
 import trio.testing
-from test_client_harness import in_memory_daemon
+from support.daemon import in_memory_daemon, tcp_daemon
 
 from trio_exec.client import (
     ConnectionLost,
@@ -23,26 +20,10 @@ from trio_exec.client import (
     open_client_with,
     stream_connector,
 )
-from trio_exec.config import Config
-from trio_exec.server import Daemon, open_listeners
 
 TIMEOUT = 15
 SHUTDOWN = "server shutting down (Close 1001)"
 REFUSED = "Error connecting to ('127.0.0.1', %d): Connection refused"
-
-
-@asynccontextmanager
-async def stoppable_tcp_daemon() -> AsyncIterator[tuple[Daemon, int]]:
-    """A real daemon on 127.0.0.1:0 the test can shut down gracefully (`daemon.stop()`)."""
-    config = Config(ping_interval=None, shutdown_grace=2.0)
-    daemon = Daemon(config)
-    async with trio.open_nursery() as nursery:
-        address = await nursery.start(daemon.run, await open_listeners(config))
-        assert address is not None
-        try:
-            yield daemon, address.port
-        finally:
-            daemon.stop()
 
 
 class Told:
@@ -90,7 +71,8 @@ async def test_a_refused_reconnect_is_told_at_once() -> None:
     reconnect_now = trio.Event()
     attempts = 0
 
-    async with stoppable_tcp_daemon() as (daemon, port):
+    async with tcp_daemon() as served:
+        daemon, port = served.daemon, served.port
 
         async def open_stream() -> trio.abc.Stream:
             nonlocal attempts
@@ -130,7 +112,8 @@ async def test_the_socket_of_a_connection_the_server_closed_is_closed() -> None:
     1001); the client closes it when the connection ends, not at garbage collection."""
     streams: list[trio.SocketStream] = []
 
-    async with stoppable_tcp_daemon() as (daemon, port):
+    async with tcp_daemon() as served:
+        daemon, port = served.daemon, served.port
 
         async def open_stream() -> trio.abc.Stream:
             stream = await trio.open_tcp_stream("127.0.0.1", port)

@@ -11,13 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import trio
-from daemon_harness import alive
+from support.daemon import alive, wait_dead
 from support.wsclient import connect, session
 
 import trio_exec
@@ -191,15 +191,6 @@ def _command(pid: int) -> bytes:
         return b""
 
 
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (the daemon exits without reaping; its orphans wait for init)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _client_that_never_answers_a_close(url: str) -> socket.socket:
     """A raw client whose session runs `sleep`; it reads nothing and so never answers the
     daemon's Close frame, which holds a graceful shutdown for the close timeout."""
@@ -220,27 +211,58 @@ def _client_that_never_answers_a_close(url: str) -> socket.socket:
     return sock
 
 
+def _read_frames_until(sock: socket.socket, wanted: Callable[[int, bytes], bool]) -> None:
+    """Read the daemon's (unmasked) frames until `wanted(opcode, payload)`; bounded. Reading
+    answers nothing: a Close read here is never answered."""
+    sock.settimeout(10)
+    buffer = b""
+
+    def take(n: int) -> bytes:
+        nonlocal buffer
+        while len(buffer) < n:
+            data = sock.recv(65536)
+            assert data, "the daemon closed the socket"
+            buffer += data
+        taken, buffer = buffer[:n], buffer[n:]
+        return taken
+
+    while True:
+        first, second = take(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(take(2), "big")
+        elif length == 127:
+            length = int.from_bytes(take(8), "big")
+        if wanted(first & 0x0F, take(length)):
+            return
+
+
 async def test_a_second_signal_exits_at_once() -> None:
     """The first SIGTERM starts a graceful shutdown, held by a peer that never answers the
     Close; the second one SIGKILLs every process group and exits (status 1) without waiting."""
     with daemon() as (proc, url):
         sock = await trio.to_thread.run_sync(_client_that_never_answers_a_close, url)
         try:
-            with trio.fail_after(10):
-                while not (sleepers := [child for child in _children(proc.pid)  # noqa: ASYNC110 (no event for a fork)
-                                        if _command(child) == b"/bin/sleep\x001000\x00"]):
-                    await trio.sleep(0.01)
+            # the start's reply follows the spawn: the sleeper exists once the reply is read
+            await trio.to_thread.run_sync(
+                _read_frames_until, sock, lambda opcode, payload: b'"id":2' in payload)
+            sleepers = [child for child in _children(proc.pid)
+                        if _command(child) == b"/bin/sleep\x001000\x00"]
+            assert sleepers
             proc.send_signal(signal.SIGTERM)
-            await trio.sleep(0.3)
+            # the daemon's Close: the graceful shutdown has begun and waits for the answer
+            await trio.to_thread.run_sync(
+                _read_frames_until, sock, lambda opcode, payload: opcode == 0x8)
             assert proc.poll() is None, "the graceful shutdown should still be waiting"
             proc.send_signal(signal.SIGTERM)
-            with trio.fail_after(1):
-                while proc.poll() is None:  # noqa: ASYNC110 (a child's exit has no trio event)
-                    await trio.sleep(0.01)
+            try:
+                await trio.to_thread.run_sync(proc.wait, 1)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the second signal did not exit at once") from None
             assert proc.returncode == 1
             with trio.fail_after(2):  # a SIGKILLed child still has to be scheduled to die
-                while any(_running(child) for child in sleepers):  # noqa: ASYNC110
-                    await trio.sleep(0.01)
+                for child in sleepers:
+                    await wait_dead(child)
         finally:
             sock.close()
 

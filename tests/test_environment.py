@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from test_client_harness import ENVIRONMENT_KINDS, open_environment
+from support.daemon import ENVIRONMENT_KINDS, open_environment
 
 from trio_exec.environment import Environment, ExecProcess
 from trio_exec.proto.errors import InternalError, InvalidParams, InvalidRequest, NotFound

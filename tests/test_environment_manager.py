@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from test_client_harness import tcp_daemon
+from support.daemon import tcp_daemon
 
 from trio_exec.environment import (
     EnvironmentConfigError,
@@ -65,10 +65,10 @@ async def test_each_kind_opens_for_real(tmp_path: Path) -> None:
         async with EnvironmentManager.from_environ({"TRIO_EXEC_SERVER_URL": "none"}).open() as env:
             assert env.kind == "disabled"
             assert not env.capabilities.exec_enabled and not env.capabilities.filesystem_enabled
-        async with tcp_daemon() as url:
-            manager = EnvironmentManager.from_environ({"CODEX_EXEC_SERVER_URL": url})
+        async with tcp_daemon() as served:
+            manager = EnvironmentManager.from_environ({"CODEX_EXEC_SERVER_URL": served.url})
             async with manager.open() as env:
-                assert env.kind == "remote" and env.url == url
+                assert env.kind == "remote" and env.url == served.url
                 assert env.capabilities.exec_enabled and env.capabilities.filesystem_enabled
                 await env.filesystem.write_file(f"{tmp_path}/f", b"x")
                 assert await env.filesystem.read_file(f"{tmp_path}/f") == b"x"

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
-from test_client_harness import ENVIRONMENT_KINDS, open_environment
+from support.daemon import ENVIRONMENT_KINDS, open_environment
 
 from trio_exec.environment import Capabilities, Environment, disabled_environment
 from trio_exec.environment.local import open_local_environment

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 
 import trio
-from daemon_harness import memory_link, running_daemon
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.daemon import in_memory_daemon
 
 from trio_exec.proto import methods
 
@@ -57,7 +57,7 @@ frames = st.one_of(
 
 
 async def _exchange(frame_list: list[bytes], *, initialized: bool) -> None:
-    async with running_daemon() as daemon, memory_link(daemon) as link:
+    async with in_memory_daemon() as daemon, daemon.wire_link() as link:
         client = link.client
         if initialized:
             await client.handshake()

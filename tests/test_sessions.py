@@ -14,11 +14,10 @@ import select
 import trio
 import trio.lowlevel
 import trio.testing
-from daemon_harness import alive, memory_link, open_fds, running_daemon
+from support.daemon import alive, ended, in_memory_daemon, open_fds
 from support.wsclient import unb64
 
 from trio_exec.config import Config
-from trio_exec.process import group
 from trio_exec.process.managed import EXIT_DRAIN
 from trio_exec.server import Daemon
 from trio_exec.session.session import Attachment
@@ -39,8 +38,8 @@ async def test_disconnect_parks_the_session_and_its_processes_keep_running(
     mock_clock: trio.testing.MockClock,
 ) -> None:
     """start sleep → TCP-like drop → the process is alive and the session parked, not ended."""
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("s", SLEEPER)
             pid = process_pid(daemon, sid, "s")
@@ -53,15 +52,15 @@ async def test_disconnect_parks_the_session_and_its_processes_keep_running(
 
 async def test_resume_just_before_the_deadline_survives(mock_clock: trio.testing.MockClock) -> None:
     """drop at t0 → jump to t0 + ttl - ε → resume succeeds, same id, the process still runs."""
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("s", SLEEPER)
             pid = process_pid(daemon, sid, "s")
             await link.drop()
         await trio.testing.wait_all_tasks_blocked()
         mock_clock.jump(TTL - EPSILON)
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             assert await link.client.handshake(resumeSessionId=sid) == sid
             reply = await link.client.read("s")
             assert reply["result"]["exited"] is False
@@ -75,9 +74,9 @@ async def test_resume_exactly_at_the_deadline_expires_and_teardown_wins(
 ) -> None:
     """drop at t0 → jump to exactly t0 + ttl and resume before the teardown task has run →
     `unknown session id`, then every process of the session is killed and reaped."""
-    async with running_daemon(session_ttl=TTL) as daemon:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
         fds_before = open_fds()
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("s", SLEEPER)
             pid = process_pid(daemon, sid, "s")
@@ -88,10 +87,10 @@ async def test_resume_exactly_at_the_deadline_expires_and_teardown_wins(
         mock_clock.jump(TTL)
         # No checkpoint between the jump and the resume: the teardown has not run yet.
         assert session.is_expired(trio.current_time())
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             reply = await link.client.initialize(resumeSessionId=sid)
             assert reply["error"] == {"code": -32600, "message": f"unknown session id {sid}"}
-        await trio.testing.wait_all_tasks_blocked()
+        await ended(session)  # the teardown reaps on the kernel's time: wait for its end
         assert daemon.registry.get(sid) is None
         assert not alive(pid)
         assert open_fds() == fds_before
@@ -102,7 +101,7 @@ async def test_registry_resume_at_the_boundary_is_decided_by_the_ttl_rule(
 ) -> None:
     """Scripted without a connection: detach, jump to deadline - ε (resume wins), detach again,
     jump to the new deadline exactly (resume loses), with no checkpoint in between."""
-    async with running_daemon(session_ttl=TTL) as daemon:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
         first = Attachment("conn-a")
         session = await daemon.registry.create(first)
         session.detach(first)
@@ -126,7 +125,7 @@ async def test_old_connection_cleanup_after_new_attach_does_not_detach(
 ) -> None:
     """A attached → B resumes (takeover) → A's cleanup runs late: the session stays attached
     to B, which keeps getting its notifications."""
-    async with running_daemon(session_ttl=TTL) as daemon:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
         first = Attachment("conn-a")
         session = await daemon.registry.create(first)
         second = Attachment("conn-b")
@@ -139,12 +138,12 @@ async def test_old_connection_cleanup_after_new_attach_does_not_detach(
 async def test_two_resumes_racing_for_one_session(mock_clock: trio.testing.MockClock) -> None:
     """parked session; connections B and C send `initialize {resume}` back to back → both
     succeed in arrival order; B is taken over by C and closed with 4000; C owns the session."""
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.drop()
         await trio.testing.wait_all_tasks_blocked()
-        async with memory_link(daemon) as b, memory_link(daemon) as c:
+        async with daemon.wire_link() as b, daemon.wire_link() as c:
             b_id = await b.client.send_request("initialize", {"clientName": "b", "resumeSessionId": sid})
             c_id = await c.client.send_request("initialize", {"clientName": "c", "resumeSessionId": sid})
             assert (await b.client.reply_for(b_id))["result"]["sessionId"] == sid
@@ -164,8 +163,8 @@ async def test_output_produced_while_parked_is_read_back_gap_free(
     every byte once, in order; no notification of the parked period is replayed."""
     gate = f"{tmp_path}/go"
     script = f"while [ ! -e {gate} ]; do sleep 0.01; done; seq 1 20000"
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("p", ["sh", "-c", script])
             await link.drop()
@@ -177,7 +176,7 @@ async def test_output_produced_while_parked_is_read_back_gap_free(
         with trio.fail_after(30):
             while not process.log.closed:
                 await process.read(process.log.last_seq, None, wait_ms=10**9)
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             await link.client.handshake(resumeSessionId=sid)
             data, after = b"", 0
             while True:
@@ -197,8 +196,8 @@ async def test_disconnect_during_a_long_poll_cancels_the_read_not_the_process(
 ) -> None:
     """long-poll `process/read waitMs` in flight → drop → the read is abandoned without a
     reply, the process lives; a resume reads it."""
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("s", SLEEPER)
             pid = process_pid(daemon, sid, "s")
@@ -207,7 +206,7 @@ async def test_disconnect_during_a_long_poll_cancels_the_read_not_the_process(
             await link.drop()
         await trio.testing.wait_all_tasks_blocked()
         assert alive(pid)
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             await link.client.handshake(resumeSessionId=sid)
             assert (await link.client.read("s"))["result"]["exited"] is False
 
@@ -219,9 +218,9 @@ async def test_takeover_answers_the_old_long_poll_and_closes_the_old_connection(
     `session has been resumed by another connection`, then A is closed (4000); B owns the
     process and gets its notifications."""
     async with (
-        running_daemon(session_ttl=TTL) as daemon,
-        memory_link(daemon) as a,
-        memory_link(daemon) as b,
+        in_memory_daemon(session_ttl=TTL) as daemon,
+        daemon.wire_link() as a,
+        daemon.wire_link() as b,
     ):
         sid = await a.client.handshake()
         await a.client.start_ok("cat", ["cat"], pipeStdin=True)
@@ -242,20 +241,19 @@ async def test_takeover_answers_the_old_long_poll_and_closes_the_old_connection(
 async def test_ttl_expiry_while_a_process_is_mid_output(mock_clock: trio.testing.MockClock) -> None:
     """`yes` floods output → drop → jump past the TTL → the process group is killed and
     reaped, its fds closed, the session forgotten."""
-    async with running_daemon(session_ttl=TTL) as daemon:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
         fds_before = open_fds()
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("y", ["sh", "-c", "yes & yes; wait"])
             pid = process_pid(daemon, sid, "y")
             await link.client.wait_output("y", b"y\ny\n")
             await link.drop()
         await trio.testing.wait_all_tasks_blocked()
+        session = daemon.registry.get(sid)
+        assert session is not None
         mock_clock.jump(TTL)
-        with trio.fail_after(10):
-            while daemon.registry.get(sid) is not None:
-                await trio.lowlevel.checkpoint()
-                await trio.testing.wait_all_tasks_blocked()
+        await ended(session)
         assert not alive(pid)
         assert open_fds() == fds_before
 
@@ -266,13 +264,13 @@ async def test_shutdown_kills_and_reaps_parked_and_attached_sessions(
     """one parked and one attached session, each with a process → `stop()` → the attached
     connection gets Close 1001, both processes are gone, `run` returns."""
     pids = []
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("a", SLEEPER)
             pids.append(process_pid(daemon, sid, "a"))
             await link.drop()
-        async with memory_link(daemon) as link:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("b", SLEEPER)
             pids.append(process_pid(daemon, sid, "b"))
@@ -289,26 +287,25 @@ async def test_ttl_expiry_kills_a_grandchild_that_outlived_its_parent(
     grandchild holds the pipe, so the process is not closed → drop → jump to the TTL → the
     session's teardown SIGKILLs the whole process group: the grandchild does not outlive the
     session (its pidfd turns readable when it dies)."""
-    async with running_daemon(session_ttl=TTL) as daemon:
-        async with memory_link(daemon) as link:
+    async with in_memory_daemon(session_ttl=TTL) as daemon:
+        async with daemon.wire_link() as link:
             sid = await link.client.handshake()
             await link.client.start_ok("g", ["sh", "-c", "sleep 1000 & echo $!"])
             await link.client.wait_output("g", b"\n")
             grandchild = int(link.client.output("g"))
             [process] = daemon.registry.get(sid).list_processes()  # type: ignore[union-attr]
-            await group.wait_exited(process.pid)  # the daemon's own wait: it does not reap
+            await process._for_testing_draining.wait()  # the leader exited; its pipes are open
             mock_clock.jump(EXIT_DRAIN)  # the exit waits that long for the pipes, in vain
             await link.client.wait_exited("g")
             await link.drop()
         pidfd = os.pidfd_open(grandchild)
         try:
             await trio.testing.wait_all_tasks_blocked()
+            session = daemon.registry.get(sid)
+            assert session is not None
             mock_clock.jump(TTL)
-            with trio.fail_after(10):
-                while daemon.registry.get(sid) is not None:
-                    await trio.lowlevel.checkpoint()
-                    await trio.testing.wait_all_tasks_blocked()
-            # Any kill happened before the session left the registry; the death itself is the
+            await ended(session)
+            # Any kill happened before the session ended; the death itself is the
             # kernel's, so wait for it in real time (MockClock does not move here), bounded.
             died = await trio.to_thread.run_sync(lambda: select.select([pidfd], [], [], 5)[0])
             assert died == [pidfd], "the grandchild outlived its session"

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
-from daemon_harness import alive
+from support.daemon import alive, ended, parked, tcp_daemon
 from support.wsclient import WireClient, connect, unb64
 
-from trio_exec.config import Config, ListenAddress
-from trio_exec.server import Daemon, open_listeners
+from trio_exec.server import Daemon
 
 LINES = 3000
 PRODUCER = [
@@ -29,18 +27,6 @@ PRODUCER = [
 ]
 
 
-@asynccontextmanager
-async def tcp_daemon(**settings: object) -> AsyncIterator[tuple[Daemon, str]]:
-    config = Config(listen=ListenAddress(host="127.0.0.1", port=0), ping_interval=None, **settings)  # type: ignore[arg-type]
-    daemon = Daemon(config)
-    async with trio.open_nursery() as nursery:
-        address = await nursery.start(daemon.run, await open_listeners(config))
-        try:
-            yield daemon, address.url
-        finally:
-            daemon.stop()
-
-
 def reset(client: WireClient) -> None:
     """Abort the TCP connection with an RST, as a dying network path or a killed laptop does."""
     sock = client.ws._stream.socket  # type: ignore[attr-defined]
@@ -48,13 +34,12 @@ def reset(client: WireClient) -> None:
     sock.close()
 
 
-async def parked(daemon: Daemon, session_id: str) -> None:
-    """Wait until the daemon has noticed the drop and parked the session."""
+async def parked_in(daemon: Daemon, session_id: str) -> None:
+    """Until the daemon has noticed the drop and parked the session."""
     session = daemon.registry.get(session_id)
     assert session is not None
     with trio.fail_after(10):
-        while session.attachment is not None:  # noqa: ASYNC110 (no event: the kernel delivers the RST)
-            await trio.sleep(0.005)
+        await parked(session)
 
 
 async def end_with_a_reset(client: WireClient) -> None:
@@ -72,13 +57,14 @@ async def test_a_connection_end_parks_the_session_and_a_resume_finds_its_process
 ) -> None:
     """A TCP reset, or Close 1009 after an oversize message, ends only the connection: the
     session is parked, its process keeps running, and a resume finds both."""
-    async with tcp_daemon(max_message_size=4096) as (daemon, url):
+    async with tcp_daemon(max_message_size=4096) as served:
+        daemon, url = served.daemon, served.url
         async with connect(url) as client:
             sid = await client.handshake()
             await client.start_ok("p", ["sh", "-c", "echo before; read x; echo after $x"], pipeStdin=True)
             await client.wait_output("p", b"before\n")
             await end(client)
-        await parked(daemon, sid)
+        await parked_in(daemon, sid)
         async with connect(url) as client:
             assert await client.handshake(resumeSessionId=sid) == sid
             reply = await client.request("process/write", {"processId": "p", "chunk": "Mgo="})
@@ -91,7 +77,8 @@ async def test_a_connection_end_parks_the_session_and_a_resume_finds_its_process
 async def test_takeover_of_a_half_dead_connection_over_tcp() -> None:
     """The old connection is never closed by the client (a half-dead peer); the new one
     resumes at once and owns the session; the old socket gets Close 4000."""
-    async with tcp_daemon() as (daemon, url), connect(url) as old, connect(url) as new:
+    async with tcp_daemon() as served, connect(served.url) as old, connect(served.url) as new:
+        daemon = served.daemon
         sid = await old.handshake()
         await old.start_ok("s", ["sleep", "1000"])
         pid = daemon.registry.get(sid).list_processes()[0].pid  # type: ignore[union-attr]
@@ -103,15 +90,17 @@ async def test_takeover_of_a_half_dead_connection_over_tcp() -> None:
 
 
 async def test_expiry_after_a_tcp_reset_kills_the_process() -> None:
-    async with tcp_daemon(session_ttl=0.2) as (daemon, url):
+    async with tcp_daemon(session_ttl=0.2) as served:
+        daemon, url = served.daemon, served.url
         async with connect(url) as client:
             sid = await client.handshake()
             await client.start_ok("s", ["sleep", "1000"])
-            pid = daemon.registry.get(sid).list_processes()[0].pid  # type: ignore[union-attr]
+            session = daemon.registry.get(sid)
+            assert session is not None
+            pid = session.list_processes()[0].pid
             reset(client)
         with trio.fail_after(10):
-            while daemon.registry.get(sid) is not None:  # noqa: ASYNC110 (the TTL runs on real time)
-                await trio.sleep(0.01)
+            await ended(session)
         assert not alive(pid)
         async with connect(url) as client:
             reply = await client.initialize(resumeSessionId=sid)
@@ -137,13 +126,14 @@ async def test_exactly_once_output_across_100_tcp_resets_while_output_flows() ->
     a few new chunks arrived → RST. Then read to the end. Every line once, in order."""
     received: list[bytes] = []
     last_seq = 0
-    async with tcp_daemon() as (daemon, url):
+    async with tcp_daemon() as served:
+        daemon, url = served.daemon, served.url
         async with connect(url) as client:
             sid = await client.handshake()
             await client.start_ok("p", PRODUCER)
             reset(client)
         for _cycle in range(100):
-            await parked(daemon, sid)
+            await parked_in(daemon, sid)
             async with connect(url) as client:
                 await client.handshake(resumeSessionId=sid)
                 last_seq, closed = await catch_up(client, "p", last_seq, received)
@@ -163,7 +153,7 @@ async def test_exactly_once_output_across_100_tcp_resets_while_output_flows() ->
                         received.append(unb64(params["chunk"]))
                         last_seq = params["seq"]
                 reset(client)
-        await parked(daemon, sid)
+        await parked_in(daemon, sid)
         async with connect(url) as client:
             await client.handshake(resumeSessionId=sid)
             with trio.fail_after(30):

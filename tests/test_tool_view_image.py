@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from test_client_harness import ENVIRONMENT_KINDS, open_environment
+from support.daemon import ENVIRONMENT_KINDS, open_environment
 
 from trio_exec.environment import Environment
 from trio_exec.tools import open_toolset

@@ -1,5 +1,8 @@
-"""Support code for the wire tests: server launchers and a raw WebSocket test client.
+"""Support code for the tests: server launchers, raw WebSocket clients and the in-process daemon.
 
-Nothing here imports ``trio_exec``: the tests speak to the daemon only over the wire, the way
-they speak to the reference server, so one suite can run against both.
+Wire modules (``servers``, ``wsclient``, ``rawws``, ``codex_harness``…) import nothing of
+``trio_exec``: those tests speak to the daemon only over the wire, the way they speak to the
+reference servers, so one suite runs against both. ``daemon`` is the one exception: it runs the
+daemon inside the test's Trio run (in memory or on TCP) and waits on its test events.
+``servers`` is also the benchmarks' launcher.
 """

@@ -12,7 +12,7 @@ server never blocks on a full pipe. stderr goes to a file kept for failure repor
 
 Resource handling: every launched server is stopped by :meth:`ServerHandle.stop` (SIGTERM,
 a short grace period, then SIGKILL) and always reaped. The fixtures in ``tests/conftest.py``
-call it at teardown.
+call it at teardown. The benchmarks (``benchmarks/servers.py``) start their servers here too.
 
 The reference binary is looked up under ``${TRIO_EXEC_REF_CACHE:-~/.cache/trio-exec-ref}``
 (``npm install --prefix <cache>/v0120 @openai/codex@0.120.0`` puts it there; ``scripts/test``
@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -112,9 +113,12 @@ def missing_reference_message() -> str:
 
 
 def trio_exec_python() -> str:
-    """The interpreter that runs trio-exec: the project's venv, else the running one."""
-    venv = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
+    """The interpreter that runs trio-exec: ``$TRIO_EXEC_VENV``'s, else the project's venv,
+    else the running one."""
+    venv_dir = os.environ.get("TRIO_EXEC_VENV")
+    venv = Path(venv_dir) if venv_dir else Path(__file__).resolve().parents[2] / ".venv"
+    python = venv / "bin" / "python"
+    return str(python) if python.exists() else sys.executable
 
 
 @attrs.define(eq=False)
@@ -225,13 +229,15 @@ def launch(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     reference_args: tuple[str, ...] = (),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> ServerHandle:
     """Start a server of ``kind`` on ``127.0.0.1:0`` and wait until it printed its URL.
 
     ``flags`` are extra CLI flags (trio-exec only, e.g. ``"--session-ttl", "2"``; a later
     ``--listen wss://127.0.0.1:0`` with a certificate serves TLS); ``reference_args`` are
     extra ``exec-server`` arguments of a reference server (e.g. its ``--ws-auth`` options).
-    ``cwd`` defaults to a fresh temporary directory owned by the handle.
+    ``cwd`` defaults to a fresh temporary directory owned by the handle. ``preexec_fn`` runs
+    in the child before the exec (the benchmarks raise limits there).
     """
     tmpdirs: list[tempfile.TemporaryDirectory[str]] = []
     if cwd is None:
@@ -267,6 +273,7 @@ def launch(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr_file,
+        preexec_fn=preexec_fn,
     )
     stderr_file.close()
     handle = ServerHandle(kind=kind, url="", cwd=cwd, proc=proc,

@@ -16,6 +16,9 @@ Rules (docs/protocol-dialects.md §5.4, the 0.169 reference's observed behaviour
 - Detection is by polling every `POLL_INTERVAL` seconds (a few `lstat`s per watch, in a worker
   thread): the notification follows the change within one interval (mean half of it).
   Watches live in the session's nursery and end with the session.
+
+Test event: `_for_testing_polled` is set each time a poll has compared its snapshot and not
+fired, then replaced by a fresh one (tests wait on it to prove that a change did not fire).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class MissingWatches:
     _notify: Notify
     _current: tuple[int, trio.CancelScope] | None = None
     _used: set[int] = attrs.field(factory=set)
+    _for_testing_polled: trio.Event = attrs.field(factory=trio.Event)
 
     async def watch(self, watch_id: int, missing: list[str], present: str | None) -> bool:
         if watch_id in self._used or not missing:
@@ -114,6 +118,8 @@ class MissingWatches:
             now = await trio.to_thread.run_sync(Snapshot.take, missing, present)
             if now.changed_since(baseline):
                 return
+            self._for_testing_polled.set()
+            self._for_testing_polled = trio.Event()
             # a directory removed on the way lowers the baseline: re-creating it fires
             baseline = Snapshot(
                 tuple(min(a, b) for a, b in zip(now.depths, baseline.depths, strict=True)),

@@ -156,6 +156,8 @@ class ManagedProcess:
     sandbox_denied: bool = False
     #: The child's own cgroup when containment is on (`cgroup.py`).
     cgroup: ProcessCgroup | None = None
+    #: Test event: set once the leader exited and the `EXIT_DRAIN` wait for its pipes began.
+    _for_testing_draining: trio.Event = attrs.field(factory=trio.Event)
 
     @property
     def is_v0169(self) -> bool:
@@ -247,6 +249,7 @@ class ManagedProcess:
         cgroup_cpu = self.cgroup.cpu_usec() if self.cgroup is not None else None
         resources = usage.of_exited(self.pid, cgroup_cpu)
         with trio.move_on_after(EXIT_DRAIN):
+            self._for_testing_draining.set()
             await self._outputs_done.wait()
         async with self._record_lock:
             if returncode < 0:

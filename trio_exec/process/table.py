@@ -11,6 +11,9 @@ Rules:
 - With containment (`cgroup.py`) each child is spawned into a cgroup of its own, made here
   before the spawn; a cgroup that cannot be made fails the start (nothing runs uncontained)
   and a failed spawn leaves no cgroup.
+
+Test event: `_for_testing_registered` is set when a process enters the table, then replaced by
+a fresh one (a waiter holds the one it took before the start).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class ProcessTable:
     containment: Containment | None = None
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
+    _for_testing_registered: trio.Event = attrs.field(factory=trio.Event)
 
     async def start(
         self, process_id: str, request: SpawnRequest, dialect: Dialect = Dialect.V0120
@@ -83,6 +87,8 @@ class ProcessTable:
         )
         self._entries[process_id] = process
         starting.set()
+        self._for_testing_registered.set()
+        self._for_testing_registered = trio.Event()
         # Shielded: once spawned, the child must be supervised (killed and reaped at the end),
         # even if the request that started it is being cancelled.
         with trio.CancelScope(shield=True):

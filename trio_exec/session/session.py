@@ -18,6 +18,10 @@ Rules:
   teardown has not run yet.
 - Notifications go to the current attachment's sink; while parked (or before the sink is
   opened) they are dropped, not queued: the client catches up with `process/read afterSeq`.
+
+Test events (trio-websocket's `_for_testing_*` style; nothing in the daemon waits on them):
+`_for_testing_parked` is set exactly while the session is parked, `_for_testing_ended` once
+its lifetime is over and every process is reaped.
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ class Session:
     _expired: bool = False
     _processes: ProcessTable | None = None
     _watches: MissingWatches | None = None
+    _for_testing_parked: trio.Event = attrs.field(factory=trio.Event)
+    _for_testing_ended: trio.Event = attrs.field(factory=trio.Event)
 
     @property
     def label(self) -> str:
@@ -108,15 +114,18 @@ class Session:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The session's lifetime. Ends at its park deadline, `expire()`, or cancellation;
         either way every process is killed and reaped before it returns."""
-        with self._lifetime:
-            async with trio.open_nursery() as nursery:
-                self._processes = ProcessTable(nursery, self.notify, retention=self.retention,
-                                               containment=self.containment)
-                self._watches = MissingWatches(nursery, self.notify)
-                task_status.started()
-                await trio.sleep_forever()
-        self._expired = True
-        log.info("%s ended", self.label)
+        try:
+            with self._lifetime:
+                async with trio.open_nursery() as nursery:
+                    self._processes = ProcessTable(nursery, self.notify, retention=self.retention,
+                                                   containment=self.containment)
+                    self._watches = MissingWatches(nursery, self.notify)
+                    task_status.started()
+                    await trio.sleep_forever()
+            self._expired = True
+            log.info("%s ended", self.label)
+        finally:
+            self._for_testing_ended.set()
 
     # --- attachment ------------------------------------------------------------------------
 
@@ -132,6 +141,8 @@ class Session:
         self._attachment = attachment
         self._detached_at = None
         self._lifetime.deadline = math.inf
+        if self._for_testing_parked.is_set():
+            self._for_testing_parked = trio.Event()
         if previous is not None:
             log.info("%s taken over by %s", self.label, attachment.connection_label)
             previous.revoke()
@@ -147,6 +158,7 @@ class Session:
         self._attachment = None
         self._detached_at = trio.current_time()
         self._lifetime.deadline = self._detached_at + self.ttl
+        self._for_testing_parked.set()
         log.info("%s parked for %ss", self.label, self.ttl)
         return True
 

@@ -14,7 +14,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -143,7 +142,7 @@ async def test_child_ignoring_sigterm_ends_with_the_daemon() -> None:
             assert len(marked(marker)) == 1
             handle.proc.send_signal(signal.SIGTERM)
             with trio.fail_after(15):
-                while handle.proc.poll() is None:
+                while handle.proc.poll() is None:  # noqa: ASYNC110 (a child's exit has no trio event)
                     await trio.sleep(0.02)
     finally:
         handle.stop()
@@ -185,7 +184,7 @@ async def test_child_flooding_stderr_loses_no_byte(daemon: ServerHandle, census:
     size = 32 << 20
     script = f"/usr/bin/head -c {size} /dev/urandom | /usr/bin/tee /dev/stderr | /usr/bin/sha256sum"
     async with session(daemon) as client:
-        output, exited = await client.run(
+        _, exited = await client.run(
             "flood", ["/bin/sh", "-c", script], env=marked_env(census.marker), within=60
         )
     assert exited["exitCode"] == 0
@@ -201,3 +200,95 @@ def stream_bytes(client: WireClient, process_id: str, stream: str) -> bytes:
         if n["method"] == "process/output" and n["params"]["stream"] == stream
     ]
     return b"".join(base64.b64decode(c["chunk"]) for c in sorted(chunks, key=lambda c: c["seq"]))
+
+
+# --- the machine runs out ------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (root only: skipped where mounting is not allowed)."""
+    mountpoint = tmp_path / "full"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)],
+        capture_output=True, text=True, timeout=30,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=True, timeout=30)
+
+
+async def write_file(client: WireClient, path: Path, size: int) -> object:
+    data = base64.b64encode(os.urandom(size)).decode()
+    return await client.request("fs/writeFile", {"path": str(path), "dataBase64": data}, within=30)
+
+
+async def test_disk_full_on_write_file(
+    daemon: ServerHandle, census: Census, full_disk: Path
+) -> None:
+    before = await baseline(census)
+    async with session(daemon) as client:
+        reply = await write_file(client, full_disk / "big", 2 << 20)
+        assert reply["error"] == {
+            "code": -32603, "message": "No space left on device (os error 28)"
+        }, reply
+        # like the reference's, a failed write leaves what fitted (the file is written in place);
+        # removing it gives the space back, and a file that fits is then written whole
+        assert 0 < (full_disk / "big").stat().st_size < 2 << 20
+        reply = await client.request("fs/remove", {"path": str(full_disk / "big")})
+        assert reply.get("result") == {}, reply
+        reply = await write_file(client, full_disk / "small", 256 << 10)
+        assert reply.get("result") == {}, reply
+        assert (full_disk / "small").stat().st_size == 256 << 10
+        await client.assert_usable()
+    await assert_back_to(census, before)
+
+
+async def test_file_size_limit_on_write_file(daemon: ServerHandle, census: Census, tmp_path: Path) -> None:
+    """RLIMIT_FSIZE on the daemon: the write fails with EFBIG (SIGXFSZ must not kill it)."""
+    before = await baseline(census)
+    old = resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, (1 << 20, old[1]))
+    try:
+        async with session(daemon) as client:
+            reply = await write_file(client, tmp_path / "big", 2 << 20)
+            assert reply["error"] == {"code": -32603, "message": "File too large (os error 27)"}, reply
+            await client.assert_usable()
+    finally:
+        resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, old)
+    assert daemon.alive()
+    await assert_back_to(census, before)
+
+
+async def test_fd_exhaustion(daemon: ServerHandle, census: Census) -> None:
+    """At the fd limit a spawn fails with the OS's reason and the connection goes on; once
+    processes end, new connections and spawns work again and every fd is given back."""
+    before = await baseline(census)
+    old = resource.prlimit(daemon.pid, resource.RLIMIT_NOFILE)
+    env = marked_env(census.marker)
+    async with session(daemon) as client:
+        resource.prlimit(daemon.pid, resource.RLIMIT_NOFILE, (before.fds + 12, old[1]))
+        try:
+            refused = None
+            for n in range(40):
+                reply = await client.start(f"s{n}", SLEEPER, env=env)
+                if "error" in reply:
+                    refused = reply
+                    break
+            assert refused is not None, "the fd limit was never reached"
+            assert refused["error"]["message"] == "No file descriptors available (os error 24)", refused
+            await client.assert_usable()
+            for k in range(n):
+                reply = await client.request("process/terminate", {"processId": f"s{k}"})
+                assert "result" in reply, reply
+            for k in range(n):
+                await client.wait_process_closed(f"s{k}")
+        finally:
+            resource.prlimit(daemon.pid, resource.RLIMIT_NOFILE, old)
+        async with session(daemon) as second:
+            await second.run("after", ["/bin/true"], env=env)
+    await assert_back_to(census, before)

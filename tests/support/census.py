@@ -125,7 +125,7 @@ class Census:
     async def settled(self, expected: Counts, *, within: float = 15.0) -> Counts:
         """The census once it equals `expected`, or the last one taken at the deadline."""
         with trio.move_on_after(within):
-            while (counts := self.take()) != expected:
+            while (counts := self.take()) != expected:  # noqa: ASYNC110 (procfs has no events)
                 await trio.sleep(POLL)
             return counts
         return self.take()
@@ -133,6 +133,6 @@ class Census:
     async def wait_for(self, predicate: Callable[[Counts], bool], *, within: float = 15.0) -> Counts:
         """The first census satisfying `predicate` (TooSlowError at the deadline)."""
         with trio.fail_after(within):
-            while not predicate(counts := self.take()):
+            while not predicate(counts := self.take()):  # noqa: ASYNC110 (procfs has no events)
                 await trio.sleep(POLL)
             return counts

@@ -14,9 +14,10 @@ import struct
 from typing import Any
 
 import trio
+from wsproto.events import AcceptConnection, Ping
+
 from support.rawws import Message, RawWs, masked_frame, open_raw
 from support.wsclient import WireClient
-from wsproto.events import AcceptConnection, Ping
 
 TIMEOUT = 10.0
 

@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import itertools
 import json
@@ -33,9 +34,9 @@ from typing import Any
 import attrs
 import trio
 from hypothesis import strategies as st
-from support.rawws import Message, RawWs, open_raw
 from wsproto.events import AcceptConnection, CloseConnection, Ping
 
+from support.rawws import Message, RawWs, open_raw
 from trio_exec.proto import convert, methods
 from trio_exec.proto.types import INT_RANGES, AbsPath, CwdPath
 
@@ -308,10 +309,9 @@ def masked(opcode: int, payload: bytes) -> bytes:
 
 
 async def _send(raw: RawWs, payload: bytes, opcode: int = TEXT) -> None:
-    try:
+    # the daemon may have ended the connection: `_collect` checks it had the right to
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await raw.send_bytes(masked(opcode, payload))
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass  # the daemon ended the connection: `_collect` checks it had the right to
 
 
 async def _collect(raw: RawWs, expected: set[str | int], ending: int | None) -> dict[str | int, Any]:

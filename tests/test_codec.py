@@ -83,6 +83,19 @@ def test_undispatchable_frames(frame: str, code: int, reply_id: object) -> None:
     assert caught.value.reply_id == reply_id
 
 
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_json_nested_too_deep_is_a_parse_error(opener: str) -> None:
+    """Deeper than orjson's limit, the stdlib fallback would raise RecursionError: the frame is
+    refused like any invalid JSON instead (found by the live fuzzer: it ended the connection)."""
+    closer = "]" if opener == "[" else "}"
+    frame = '{"id":1,"method":"m","params":' + opener * 5000 + "1" + closer * 5000 + "}"
+    with pytest.raises(codec.DecodeError) as caught:
+        codec.decode(frame)
+    assert caught.value.error.code == errors.PARSE_ERROR
+    assert "depth limit exceeded" in caught.value.error.message
+    assert caught.value.reply_id is None
+
+
 def test_classification() -> None:
     assert codec.decode('{"jsonrpc":"1.0","id":"","method":"m"}') == codec.Request("", "m", None)
     assert codec.decode('{"method":"initialized"}') == codec.Notification("initialized", None)

@@ -76,13 +76,14 @@ def usable_id(value: object) -> bool:
 
 def loads(frame: str | bytes) -> Any:
     """JSON → Python; orjson first, the stdlib for what orjson refuses (integers beyond 64 bits).
-    Raises `DecodeError` (-32700) for anything that is not one JSON value."""
+    Raises `DecodeError` (-32700) for anything that is not one JSON value, including values
+    nested deeper than orjson's limit (the stdlib would exhaust the interpreter's stack there)."""
     try:
         return orjson.loads(frame)
     except orjson.JSONDecodeError as fast_error:
         try:
             return json.loads(frame)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise DecodeError(
                 ParseError(f"failed to parse JSON-RPC message: {fast_error}"), None
             ) from None

@@ -15,7 +15,8 @@ from __future__ import annotations
 import attrs
 import trio
 
-from trio_exec.process.managed import ManagedProcess, Notify
+from trio_exec.process.events import Emit
+from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto import errors
 from trio_exec.proto.dialect import Dialect
@@ -28,7 +29,7 @@ class ProcessTable:
     """Invariant: a key maps to a `trio.Event` exactly while its start is in flight."""
 
     _nursery: trio.Nursery
-    _notify: Notify
+    _emit: Emit
     retention: float = DEFAULT_RETENTION
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
@@ -58,7 +59,7 @@ class ProcessTable:
             argv=list(request.argv),
             tty=request.tty,
             spawned=spawned,
-            notify=self._notify,
+            emit=self._emit,
             forget=self._forget,
             retention=self.retention,
             dialect=dialect,

@@ -6,6 +6,10 @@ Rules:
   and is encoded through the converter, so member names, order and omitted members are the
   message class's: `process/output` carries the chunk in base64; `process/exited` carries
   `sandboxDenied` only for a 0.169-dialect process and `signal` only when a signal ended it.
+- `process/output` is the hot path (one per 64 KiB of output): its params are built straight
+  from the message class's fields (`output_params`: its wire member names, in field order),
+  which costs half of what the converter does per chunk; it equals the converter's output
+  (tests/test_notifications.py).
 - `NotificationSink` is what a connection hands its session (`Session.open_sink`): it encodes
   each event and puts it on the connection's outbound channel, in the order it is sent (the
   process sends under its record lock, so seq order is send order).
@@ -22,7 +26,7 @@ from trio_exec.fs.watch import MissingChanged
 from trio_exec.process.events import ProcessClosed, ProcessExited, ProcessOutput
 from trio_exec.proto import b64, methods
 from trio_exec.proto.codec import Encoded, encode_notification
-from trio_exec.proto.convert import unstructure
+from trio_exec.proto.convert import unstructure, wire_name
 from trio_exec.proto.dialect import Dialect
 from trio_exec.proto.fs_messages import FsMissingChangedNotification
 from trio_exec.proto.process_messages import (
@@ -60,8 +64,28 @@ def notification(event: SessionEvent) -> tuple[str, Any]:
     assert_never(event)
 
 
+_OUTPUT_FIELDS = attrs.fields(ProcessOutputNotification)
+#: The wire members of `process/output`, in field order; every one always present.
+_PROCESS_ID, _SEQ, _STREAM, _CHUNK = (wire_name(field) for field in _OUTPUT_FIELDS)
+assert [field.name for field in _OUTPUT_FIELDS] == ["process_id", "seq", "stream", "chunk"]
+assert not any(field.metadata.get("omit_if_none") for field in _OUTPUT_FIELDS)
+
+
+def output_params(event: ProcessOutput) -> dict[str, Any]:
+    """The params of `event`'s `process/output`, as the converter would make them."""
+    chunk = event.chunk
+    return {
+        _PROCESS_ID: event.process_id,
+        _SEQ: chunk.seq,
+        _STREAM: chunk.stream,
+        _CHUNK: b64.encode(chunk.data),
+    }
+
+
 def encode_event(event: SessionEvent) -> bytes:
     """The notification frame of `event`."""
+    if isinstance(event, ProcessOutput):
+        return encode_notification(methods.PROCESS_OUTPUT, output_params(event))
     method, message = notification(event)
     return encode_notification(method, unstructure(message))
 

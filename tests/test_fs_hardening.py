@@ -33,6 +33,7 @@ from trio_exec.fs import target as fs_target
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.proto.errors import RpcError
 from trio_exec.proto.sandbox import WorkspaceWrite
+from trio_exec.sandbox.access import for_policy
 
 #: How many requests each daemon race sends (the loop stops there; a few seconds).
 RACE_ATTEMPTS = 2000
@@ -197,10 +198,10 @@ async def test_symlink_swap_race_without_openat2(tmp_path: Path) -> None:
                 while time.monotonic() < deadline:
                     attempts += 1
                     for work in (
-                        fs.write_file(f"{root}/sw/w{attempts}", b"x", sandbox=sandbox),
-                        fs.create_directory(f"{root}/sw/d{attempts}", sandbox=sandbox),
+                        fs.write_file(f"{root}/sw/w{attempts}", b"x", policy=for_policy(sandbox)),
+                        fs.create_directory(f"{root}/sw/d{attempts}", policy=for_policy(sandbox)),
                         fs.copy(str(root / "src"), f"{root}/sw/c{attempts}", recursive=False,
-                                sandbox=sandbox),
+                                policy=for_policy(sandbox)),
                     ):
                         with contextlib.suppress(RpcError):  # refusals and ELOOP are fine
                             await work

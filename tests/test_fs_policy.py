@@ -31,6 +31,7 @@ from trio_exec.proto.sandbox import (
     SandboxPolicy,
     WorkspaceWrite,
 )
+from trio_exec.sandbox.access import for_policy
 from trio_exec.sandbox.policy import resolve
 
 ZONES = ("w", "o", "cwd", "tmpd", "esc")
@@ -105,47 +106,49 @@ Op = Callable[[LocalFilesystem, SandboxPolicy | None, Path, str], Awaitable[obje
 async def op_read_file(
     fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str
 ) -> object:
-    return await fs.read_file(places(root, zone)[0], sandbox=p)
+    return await fs.read_file(places(root, zone)[0], policy=for_policy(p))
 
 
 async def op_get_metadata(
     fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str
 ) -> object:
-    return await fs.get_metadata(places(root, zone)[0], sandbox=p)
+    return await fs.get_metadata(places(root, zone)[0], policy=for_policy(p))
 
 
 async def op_read_directory(
     fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str
 ) -> object:
-    return await fs.read_directory(places(root, zone)[1], sandbox=p)
+    return await fs.read_directory(places(root, zone)[1], policy=for_policy(p))
 
 
 async def op_write_file(
     fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str
 ) -> object:
-    return await fs.write_file(places(root, zone)[2], b"new", sandbox=p)
+    return await fs.write_file(places(root, zone)[2], b"new", policy=for_policy(p))
 
 
 async def op_create_directory(
     fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str
 ) -> object:
-    return await fs.create_directory(places(root, zone)[2], sandbox=p)
+    return await fs.create_directory(places(root, zone)[2], policy=for_policy(p))
 
 
 async def op_remove(fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str) -> object:
-    return await fs.remove(places(root, zone)[1], sandbox=p)
+    return await fs.remove(places(root, zone)[1], policy=for_policy(p))
 
 
 async def op_copy_from(
     fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str
 ) -> object:
     return await fs.copy(
-        places(root, zone)[0], str(root / "w" / "copied"), recursive=False, sandbox=p
+        places(root, zone)[0], str(root / "w" / "copied"), recursive=False, policy=for_policy(p)
     )
 
 
 async def op_copy_to(fs: LocalFilesystem, p: SandboxPolicy | None, root: Path, zone: str) -> object:
-    return await fs.copy(str(root / "w" / "f"), places(root, zone)[2], recursive=False, sandbox=p)
+    return await fs.copy(
+        str(root / "w" / "f"), places(root, zone)[2], recursive=False, policy=for_policy(p)
+    )
 
 
 #: method → (operation, [(access kind, zone or None for the fixed w/ side, place index)])
@@ -240,23 +243,27 @@ async def test_denial_is_checked_before_existence(tree: Path, fs: LocalFilesyste
     missing = str(tree / "o" / "no" / "such" / "file")
     with trio.fail_after(5):
         with pytest.raises(InvalidRequest, match=r"^fs/write is not permitted for path "):
-            await fs.write_file(missing, b"", sandbox=ww(tree / "w", exclude_slash_tmp=True))
+            await fs.write_file(
+                missing, b"", policy=for_policy(ww(tree / "w", exclude_slash_tmp=True))
+            )
         with pytest.raises(InvalidRequest, match=r"^fs/write is not permitted for path "):
-            await fs.remove(missing, sandbox=ReadOnly())
+            await fs.remove(missing, policy=for_policy(ReadOnly()))
         restricted = ReadOnly(access=RestrictedAccess(readable_roots=(str(tree / "w"),)))
         with pytest.raises(InvalidRequest, match=r"^fs/read is not permitted for path "):
-            await fs.get_metadata(missing, sandbox=restricted)
+            await fs.get_metadata(missing, policy=for_policy(restricted))
         # inside an allowed root, the same absence is -32004
         with pytest.raises(NotFound):
-            await fs.write_file(str(tree / "w" / "no" / "file"), b"", sandbox=ww(tree / "w"))
+            await fs.write_file(
+                str(tree / "w" / "no" / "file"), b"", policy=for_policy(ww(tree / "w"))
+            )
 
 
 async def test_remove_acts_on_the_link_itself(tree: Path, fs: LocalFilesystem) -> None:
     policy = ww(tree / "w", exclude_slash_tmp=True)
     with trio.fail_after(5):
         with pytest.raises(InvalidRequest):
-            await fs.remove(str(tree / "w" / "esc" / "g"), sandbox=policy)
-        await fs.remove(str(tree / "w" / "esc"), sandbox=policy)
+            await fs.remove(str(tree / "w" / "esc" / "g"), policy=for_policy(policy))
+        await fs.remove(str(tree / "w" / "esc"), policy=for_policy(policy))
     assert not (tree / "w" / "esc").is_symlink()
     assert (tree / "o" / "g").read_bytes() == b"data"
 
@@ -264,7 +271,7 @@ async def test_remove_acts_on_the_link_itself(tree: Path, fs: LocalFilesystem) -
 async def test_create_directory_on_a_link_out_is_denied(tree: Path, fs: LocalFilesystem) -> None:
     with trio.fail_after(5), pytest.raises(InvalidRequest):
         await fs.create_directory(
-            str(tree / "w" / "esc"), sandbox=ww(tree / "w", exclude_slash_tmp=True)
+            str(tree / "w" / "esc"), policy=for_policy(ww(tree / "w", exclude_slash_tmp=True))
         )
 
 
@@ -277,10 +284,11 @@ async def test_copy_source_link_is_judged_as_a_link(tree: Path, fs: LocalFilesys
     )
     with trio.fail_after(5):
         await fs.copy(
-            str(tree / "w" / "esc"), str(tree / "w" / "esc2"), recursive=False, sandbox=policy
+            str(tree / "w" / "esc"), str(tree / "w" / "esc2"), recursive=False,
+            policy=for_policy(policy)
         )
         with pytest.raises(InvalidRequest, match="fs/read is not permitted"):
-            await fs.read_directory(str(tree / "w" / "esc2"), sandbox=policy)
+            await fs.read_directory(str(tree / "w" / "esc2"), policy=for_policy(policy))
     assert os.readlink(tree / "w" / "esc2") == "../o"
 
 
@@ -289,7 +297,8 @@ async def test_dangling_link_out_of_a_root_is_denied(tree: Path, fs: LocalFilesy
     (tree / "w" / "dang").symlink_to(tree / "o" / "created-through-link")
     with trio.fail_after(5), pytest.raises(InvalidRequest, match="fs/write is not permitted"):
         await fs.write_file(
-            str(tree / "w" / "dang"), b"x", sandbox=ww(tree / "w", exclude_slash_tmp=True)
+            str(tree / "w" / "dang"), b"x",
+            policy=for_policy(ww(tree / "w", exclude_slash_tmp=True))
         )
     assert not (tree / "o" / "created-through-link").exists()
 
@@ -297,7 +306,7 @@ async def test_dangling_link_out_of_a_root_is_denied(tree: Path, fs: LocalFilesy
 async def test_dangling_link_inside_a_root_is_written(tree: Path, fs: LocalFilesystem) -> None:
     (tree / "w" / "dang").symlink_to("target")
     with trio.fail_after(5):
-        await fs.write_file(str(tree / "w" / "dang"), b"x", sandbox=ww(tree / "w"))
+        await fs.write_file(str(tree / "w" / "dang"), b"x", policy=for_policy(ww(tree / "w")))
     assert (tree / "w" / "target").read_bytes() == b"x"
 
 
@@ -306,9 +315,11 @@ async def test_symlink_loop_reaches_the_os(tree: Path, fs: LocalFilesystem) -> N
     with trio.fail_after(5):
         for path in ("loop", "loop/x"):
             with pytest.raises(InternalError) as info:
-                await fs.write_file(str(tree / "w" / path), b"", sandbox=ww(tree / "w"))
+                await fs.write_file(str(tree / "w" / path), b"", policy=for_policy(ww(tree / "w")))
             assert info.value.message.endswith(" (os error 40)")
-        await fs.remove(str(tree / "w" / "loop"), recursive=False, sandbox=ww(tree / "w"))
+        await fs.remove(
+            str(tree / "w" / "loop"), recursive=False, policy=for_policy(ww(tree / "w"))
+        )
     assert not (tree / "w" / "loop").is_symlink()
 
 
@@ -318,15 +329,22 @@ async def test_roots_are_resolved_and_compared_by_component(
     (tree / "wl").symlink_to("w")
     (tree / "w2").mkdir()
     with trio.fail_after(5):
-        await fs.write_file(str(tree / "w" / "via-root-link"), b"", sandbox=ww(tree / "wl"))
-        await fs.write_file(str(tree / "wl" / "via-path-link"), b"", sandbox=ww(tree / "w"))
+        await fs.write_file(
+            str(tree / "w" / "via-root-link"), b"", policy=for_policy(ww(tree / "wl"))
+        )
+        await fs.write_file(
+            str(tree / "wl" / "via-path-link"), b"", policy=for_policy(ww(tree / "w"))
+        )
         with pytest.raises(InvalidRequest):
             await fs.write_file(
-                str(tree / "w2" / "x"), b"", sandbox=ww(tree / "w", exclude_slash_tmp=True)
+                str(tree / "w2" / "x"), b"",
+                policy=for_policy(ww(tree / "w", exclude_slash_tmp=True))
             )
         # a root that does not exist yet still covers its future contents
         with pytest.raises(NotFound):
-            await fs.write_file(str(tree / "later" / "x"), b"", sandbox=ww(tree / "later"))
+            await fs.write_file(
+                str(tree / "later" / "x"), b"", policy=for_policy(ww(tree / "later"))
+            )
 
 
 async def test_relative_link_targets_are_followed(tree: Path, fs: LocalFilesystem) -> None:
@@ -334,9 +352,9 @@ async def test_relative_link_targets_are_followed(tree: Path, fs: LocalFilesyste
     (tree / "w" / "same").symlink_to("d/../d")
     policy = ww(tree / "w", exclude_slash_tmp=True)
     with trio.fail_after(5):
-        await fs.write_file(str(tree / "w" / "same" / "ok"), b"", sandbox=policy)
+        await fs.write_file(str(tree / "w" / "same" / "ok"), b"", policy=for_policy(policy))
         with pytest.raises(InvalidRequest):
-            await fs.write_file(str(tree / "w" / "up" / "no"), b"", sandbox=policy)
+            await fs.write_file(str(tree / "w" / "up" / "no"), b"", policy=for_policy(policy))
     assert resolve(str(tree / "w" / "same" / "ok")) == str(tree / "w" / "d" / "ok")
 
 
@@ -345,24 +363,28 @@ async def test_server_cwd_is_always_writable_but_not_under_read_only(
 ) -> None:
     target = str(tree / "cwd" / "made")
     with trio.fail_after(5):
-        await fs.write_file(target, b"", sandbox=WorkspaceWrite(exclude_slash_tmp=True))
+        await fs.write_file(target, b"", policy=for_policy(WorkspaceWrite(exclude_slash_tmp=True)))
         with pytest.raises(InvalidRequest):
-            await fs.write_file(target, b"", sandbox=ReadOnly())
+            await fs.write_file(target, b"", policy=for_policy(ReadOnly()))
 
 
 async def test_tmpdir_root_and_its_exclusion(tree: Path, fs: LocalFilesystem) -> None:
     target = str(tree / "tmpd" / "made")
     with trio.fail_after(5):
-        await fs.write_file(target, b"", sandbox=WorkspaceWrite(exclude_slash_tmp=True))
+        await fs.write_file(target, b"", policy=for_policy(WorkspaceWrite(exclude_slash_tmp=True)))
         with pytest.raises(InvalidRequest):
             await fs.write_file(
                 target,
                 b"",
-                sandbox=WorkspaceWrite(exclude_slash_tmp=True, exclude_tmpdir_env_var=True),
+                policy=for_policy(
+                    WorkspaceWrite(exclude_slash_tmp=True, exclude_tmpdir_env_var=True)
+                ),
             )
         no_tmpdir = LocalFilesystem(cwd=str(tree / "cwd"), tmpdir=None)
         with pytest.raises(InvalidRequest):
-            await no_tmpdir.write_file(target, b"", sandbox=WorkspaceWrite(exclude_slash_tmp=True))
+            await no_tmpdir.write_file(
+                target, b"", policy=for_policy(WorkspaceWrite(exclude_slash_tmp=True))
+            )
 
 
 async def test_slash_tmp_root_and_its_exclusion(tree: Path) -> None:
@@ -370,17 +392,21 @@ async def test_slash_tmp_root_and_its_exclusion(tree: Path) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp") as scratch:
         target = os.path.join(scratch, "made")
         with trio.fail_after(5):
-            await fs.write_file(target, b"", sandbox=WorkspaceWrite())
+            await fs.write_file(target, b"", policy=for_policy(WorkspaceWrite()))
             with pytest.raises(
                 InvalidRequest, match=f"^fs/write is not permitted for path {target}$"
             ):
-                await fs.write_file(target, b"", sandbox=WorkspaceWrite(exclude_slash_tmp=True))
+                await fs.write_file(
+                    target, b"", policy=for_policy(WorkspaceWrite(exclude_slash_tmp=True))
+                )
             # /tmp is not readable under a restricted read-only policy
             restricted = ReadOnly(access=RestrictedAccess(include_platform_defaults=True))
             with pytest.raises(InvalidRequest, match=r"^fs/read is not permitted"):
-                await fs.read_file(target, sandbox=restricted)
+                await fs.read_file(target, policy=for_policy(restricted))
             # but is under workspace-write, where it is writable
-            await fs.read_file(target, sandbox=WorkspaceWrite(read_only_access=RestrictedAccess()))
+            await fs.read_file(
+                target, policy=for_policy(WorkspaceWrite(read_only_access=RestrictedAccess()))
+            )
 
 
 async def test_platform_defaults_add_nothing_on_linux(tree: Path, fs: LocalFilesystem) -> None:
@@ -388,7 +414,7 @@ async def test_platform_defaults_add_nothing_on_linux(tree: Path, fs: LocalFiles
     with trio.fail_after(5):
         for path in ("/etc/hostname", "/usr", "/"):
             with pytest.raises(InvalidRequest, match=f"^fs/read is not permitted for path {path}$"):
-                await fs.get_metadata(path, sandbox=policy)
+                await fs.get_metadata(path, policy=for_policy(policy))
 
 
 async def test_error_precedence_inside_copy(tree: Path, fs: LocalFilesystem) -> None:
@@ -400,18 +426,19 @@ async def test_error_precedence_inside_copy(tree: Path, fs: LocalFilesystem) -> 
                 str(tree / "o" / "nothing"),
                 str(tree / "o" / "z"),
                 recursive=True,
-                sandbox=restricted,
+                policy=for_policy(restricted),
             )
         with pytest.raises(InvalidRequest, match=r"^fs/write .*/o/z$"):
             await fs.copy(
-                str(tree / "w" / "d"), str(tree / "o" / "z"), recursive=False, sandbox=ReadOnly()
+                str(tree / "w" / "d"), str(tree / "o" / "z"), recursive=False,
+                policy=for_policy(ReadOnly())
             )
         with pytest.raises(InvalidRequest, match=r"^fs/write .*/w/d/sub$"):
             await fs.copy(
                 str(tree / "w" / "d"),
                 str(tree / "w" / "d" / "sub"),
                 recursive=True,
-                sandbox=ReadOnly(),
+                policy=for_policy(ReadOnly()),
             )
 
 

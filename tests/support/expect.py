@@ -78,8 +78,10 @@ def signal_exit(server: ServerHandle, *, tty: bool, signal: str) -> dict[str, An
 
 
 def exit_members(params: dict[str, Any]) -> dict[str, Any]:
-    """The exit-describing members of a ``process/exited`` params object."""
-    return {k: v for k, v in params.items() if k not in ("processId", "seq")}
+    """The exit-describing members of a ``process/exited`` params object (without trio-exec's
+    additive ``resourceUsage``, a measurement no reference sends: tests/test_containment.py
+    checks it)."""
+    return {k: v for k, v in params.items() if k not in ("processId", "seq", "resourceUsage")}
 
 
 def normal_exit(params: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ Rules (pure: no trio, no I/O; the local and the remote `ExecProcess` both use it
   stale, because the exit/close events after the last chunk are not listed in a read. A read
   with no chunks accounts for every event below `nextSeq`.
 - A read result carrying `retentionGap` raises `OutputLost`: output is never silently skipped.
+- A read comes as the wire's result (`apply_read`, base64) or already decoded
+  (`apply_decoded_read`, the local environment's); both follow these rules in one method.
 - Exit status (code, signal) is state, not stream: taken from any notification or read, in or
   out of order. The stream ends (`finished`) once the close event is accounted for and the
   queue is drained.
@@ -19,13 +21,45 @@ Rules (pure: no trio, no I/O; the local and the remote `ExecProcess` both use it
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import attrs
 
 from trio_exec.client.errors import OutputLost
 from trio_exec.proto import b64
 from trio_exec.proto.process_messages import ProcessReadResult
+
+T = TypeVar("T")
+
+
+class DecodedChunk(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+
+
+class DecodedRead(Protocol):
+    """A read of a process's log with its output as bytes (`process.events.ProcessRead`)."""
+
+    @property
+    def chunks(self) -> Sequence[DecodedChunk]: ...
+    @property
+    def next_seq(self) -> int: ...
+    @property
+    def exited(self) -> bool: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def signal(self) -> str | None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def first_retained_seq(self) -> int | None: ...
+
 
 #: No limit by default: a client that drops what it received must read it back from the
 #: server's 1 MiB retention, which a fast producer has overwritten by then (OutputLost).
@@ -115,22 +149,62 @@ class OutputCursor:
     def apply_read(self, after_seq: int, result: ProcessReadResult) -> None:
         """The result of `process/read afterSeq=after_seq` (which must be the cursor at the
         time the read was sent). Raises `OutputLost` on a retention gap."""
-        if result.exited and result.exit_code is not None:
-            self._record_exit(result.exit_code, result.signal)
         gap = result.retention_gap
-        if gap is not None and gap.first_retained_seq > self.cursor + 1:
-            raise OutputLost(self.process_id, self.cursor, gap.first_retained_seq)
-        if result.chunks:
-            for chunk in result.chunks:
-                if chunk.seq > self.cursor:
-                    self._push(Output(chunk.seq, chunk.stream, b64.decode(chunk.chunk)))
-                    self.cursor = chunk.seq
+        self._apply_read(
+            after_seq,
+            [(chunk.seq, chunk.stream, chunk.chunk) for chunk in result.chunks],
+            b64.decode,
+            next_seq=result.next_seq,
+            exited=result.exited,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            closed=result.closed,
+            first_retained_seq=None if gap is None else gap.first_retained_seq,
+        )
+
+    def apply_decoded_read(self, after_seq: int, read: DecodedRead) -> None:
+        """`apply_read` for a read whose output is already bytes (the local environment's
+        `ProcessRead`): the same rules, no base64."""
+        self._apply_read(
+            after_seq,
+            [(chunk.seq, chunk.stream, chunk.data) for chunk in read.chunks],
+            _as_is,
+            next_seq=read.next_seq,
+            exited=read.exited,
+            exit_code=read.exit_code,
+            signal=read.signal,
+            closed=read.closed,
+            first_retained_seq=read.first_retained_seq,
+        )
+
+    def _apply_read(
+        self,
+        after_seq: int,
+        chunks: Sequence[tuple[int, str, T]],
+        decode: Callable[[T], bytes],
+        *,
+        next_seq: int,
+        exited: bool,
+        exit_code: int | None,
+        signal: str | None,
+        closed: bool,
+        first_retained_seq: int | None,
+    ) -> None:
+        if exited and exit_code is not None:
+            self._record_exit(exit_code, signal)
+        if first_retained_seq is not None and first_retained_seq > self.cursor + 1:
+            raise OutputLost(self.process_id, self.cursor, first_retained_seq)
+        if chunks:
+            for seq, stream, payload in chunks:
+                if seq > self.cursor:
+                    self._push(Output(seq, stream, decode(payload)))
+                    self.cursor = seq
             self.stale = True  # events after the last chunk are not listed: read again
             return
         if after_seq == self.cursor:
-            self.cursor = max(self.cursor, result.next_seq - 1)
+            self.cursor = max(self.cursor, next_seq - 1)
             self.stale = False
-            if result.closed:
+            if closed:
                 self.closed = True
         # else: notifications moved the cursor while the read was in flight; they are newer
 
@@ -139,6 +213,10 @@ class OutputCursor:
         self.exit_code = exit_code
         if signal is not None:
             self.signal = signal
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
 
 
 class Receiver(Protocol):

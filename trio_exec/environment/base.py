@@ -70,7 +70,8 @@ class ExecBackend(Protocol):
 
 
 class FileSystem(Protocol):
-    """The `fs/*` service; `trio_exec.fs.local.LocalFilesystem` has exactly this shape."""
+    """The `fs/*` service. The local one (`environment/local.py`) is `LocalFilesystem` with a
+    `sandboxPolicy` judged as a 0.120 request's is."""
 
     async def read_file(self, path: str, *, sandbox: SandboxPolicy | None = None) -> bytes: ...
     async def write_file(

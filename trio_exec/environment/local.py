@@ -6,7 +6,8 @@ in effect, one session without a connection); files go through the daemon's `Loc
 What the wire layer does before those calls (the absolute-path rule of `fs/*`, the `argv`
 check of `process/start`) is applied here with the same converter and texts, so local and
 remote cannot drift. Output is followed with the `OutputCursor` over `ManagedProcess.read`
-long-polls, exactly as a remote client follows `process/read`.
+long-polls, exactly as a remote client follows `process/read`; the reads and events are the
+process's own domain values (bytes, no base64), which the cursor takes as they are.
 
 Cancellation: closing `open_local_environment` kills and reaps every process it started; a
 `receive()` or `wait()` still waiting on one of them (or called later) raises `ProcessLost`,
@@ -27,23 +28,25 @@ from trio_exec.client.cursor import Output, OutputCursor, OutputIterator
 from trio_exec.client.errors import ClientError, OutputLost, ProcessLost
 from trio_exec.environment.base import Capabilities, Environment
 from trio_exec.fs.local import LocalFilesystem
+from trio_exec.process.events import ProcessEvent, ProcessRead
 from trio_exec.process.managed import ManagedProcess, parse_signal
 from trio_exec.process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
 from trio_exec.process.table import ProcessTable
 from trio_exec.proto import errors
 from trio_exec.proto.convert import CONVERTER
 from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from trio_exec.proto.process_messages import ProcessReadResult, TerminalSize
+from trio_exec.proto.process_messages import TerminalSize
 from trio_exec.proto.sandbox import SandboxPolicy
 from trio_exec.proto.types import AbsPath
+from trio_exec.sandbox.access import for_policy
 
 #: Each long-poll of a local process's log lasts at most this long before it is renewed.
 LONG_POLL_MS = 60_000
 
 
-async def _no_notifications(payload: bytes) -> None:
+async def _no_notifications(event: ProcessEvent) -> None:
     """A local environment has no connection: its consumers read the log instead."""
-    del payload
+    del event
 
 
 @attrs.define(eq=False)
@@ -97,11 +100,11 @@ class LocalExecProcess:
                 if result is None:
                     continue  # abandoned: `_failure` is set
                 try:
-                    cursor.apply_read(after, result)
+                    cursor.apply_decoded_read(after, result)
                 except OutputLost as lost:
                     self._failure = lost
 
-    async def _read(self, after_seq: int) -> ProcessReadResult | None:
+    async def _read(self, after_seq: int) -> ProcessRead | None:
         """One long-poll of the log; None (with `_failure` set) once the process is abandoned."""
         if self._abandoned is not None:
             self._failure = self._failure or self._abandoned
@@ -198,32 +201,35 @@ def _absolute(path: str) -> str:
 
 @attrs.define(eq=False)
 class LocalFiles:
-    """`LocalFilesystem` behind the same path rule as the daemon's `fs/*` params."""
+    """`LocalFilesystem` behind the same path rule as the daemon's `fs/*` params; a
+    `sandboxPolicy` is judged as a 0.120 request's is (`sandbox/access.py`)."""
 
     _fs: LocalFilesystem
 
     async def read_file(self, path: str, *, sandbox: SandboxPolicy | None = None) -> bytes:
-        return await self._fs.read_file(_absolute(path), sandbox=sandbox)
+        return await self._fs.read_file(_absolute(path), policy=for_policy(sandbox))
 
     async def write_file(
         self, path: str, data: bytes, *, sandbox: SandboxPolicy | None = None
     ) -> None:
-        await self._fs.write_file(_absolute(path), data, sandbox=sandbox)
+        await self._fs.write_file(_absolute(path), data, policy=for_policy(sandbox))
 
     async def create_directory(
         self, path: str, *, recursive: bool = True, sandbox: SandboxPolicy | None = None
     ) -> None:
-        await self._fs.create_directory(_absolute(path), recursive=recursive, sandbox=sandbox)
+        await self._fs.create_directory(
+            _absolute(path), recursive=recursive, policy=for_policy(sandbox)
+        )
 
     async def get_metadata(
         self, path: str, *, sandbox: SandboxPolicy | None = None
     ) -> FsGetMetadataResult:
-        return await self._fs.get_metadata(_absolute(path), sandbox=sandbox)
+        return await self._fs.get_metadata(_absolute(path), policy=for_policy(sandbox))
 
     async def read_directory(
         self, path: str, *, sandbox: SandboxPolicy | None = None
     ) -> list[FsDirectoryEntry]:
-        return await self._fs.read_directory(_absolute(path), sandbox=sandbox)
+        return await self._fs.read_directory(_absolute(path), policy=for_policy(sandbox))
 
     async def remove(
         self,
@@ -233,13 +239,16 @@ class LocalFiles:
         force: bool = True,
         sandbox: SandboxPolicy | None = None,
     ) -> None:
-        await self._fs.remove(_absolute(path), recursive=recursive, force=force, sandbox=sandbox)
+        await self._fs.remove(
+            _absolute(path), recursive=recursive, force=force, policy=for_policy(sandbox)
+        )
 
     async def copy(
         self, source: str, destination: str, *, recursive: bool, sandbox: SandboxPolicy | None = None
     ) -> None:
         await self._fs.copy(
-            _absolute(source), _absolute(destination), recursive=recursive, sandbox=sandbox
+            _absolute(source), _absolute(destination), recursive=recursive,
+            policy=for_policy(sandbox)
         )
 
 

@@ -29,9 +29,10 @@ Rules (protocol.md section 12, the reference's observed behaviour):
   existing ones, skipping FIFOs, sockets and devices inside the tree). Refusals, in order: a
   directory without `recursive`, a destination equal to or inside the source directory (judged
   on resolved paths), a source that is not a file, directory or symlink.
-- 0.169 behaviours, asked for by flag: getMetadata `detailed` adds `isSymlink` (the path
-  itself) and `size` (what it resolves to); readDirectory `omit_dangling` leaves out entries
-  whose target cannot be examined; readFile `regular_only`.
+- Behaviours asked for by flag (the 0.169 dialect's, chosen by `rpc/fs_methods.py`):
+  getMetadata `detailed` adds `isSymlink` (the path itself) and `size` (what it resolves to);
+  readDirectory `omit_dangling` leaves out entries whose target cannot be examined; readFile
+  `regular_only`.
 - The fix: copying a file onto itself (same inode) leaves it alone (the reference truncated it).
 """
 

@@ -10,9 +10,9 @@ Rules (the codex 0.169.0 exec-server, probed black-box; docs/protocol-dialects.m
   (created or truncated in place, mode 0666 & ~umask; parents are not created). Anything
   that is not a regular file (a directory, FIFO, device) is -32600 ``path `<path>` is not a
   file`` in both modes, as on the 0.169 and 0.171 references; it is opened without blocking
-  (a FIFO nobody writes or reads never holds a thread). The sandbox context is checked at
-  open (read access for `read`, write access for `replace`), and a restricted path is opened
-  race-free (`target.py`).
+  (a FIFO nobody writes or reads never holds a thread). The access policy (`sandbox/access.py`,
+  from the request's `sandbox` context) is judged at open (read access for `read`, write access
+  for `replace`), and a restricted path is opened race-free (`target.py`).
 - `fs/readBlock {handleId, offset, len}`: `len` in 1..=1048576 (-32600 ``file read block
   length must be between 1 and 1048576``); up to `len` bytes at `offset` → `{chunk, eof}`,
   `eof` when fewer than `len` bytes were read. A read that fails (an offset past the signed
@@ -44,7 +44,7 @@ from trio_exec.fs.blocking import not_a_file
 from trio_exec.fs.local import FS_THREADS, judge, refuse_nul
 from trio_exec.fs.target import Target, open_target
 from trio_exec.proto.errors import InvalidRequest, NotFound, from_os_error, os_error_text
-from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.sandbox.access import AccessPolicy
 from trio_exec.sandbox.policy import Access, ServerPaths
 
 T = TypeVar("T")
@@ -166,9 +166,7 @@ class FileHandles:
             raise unknown_handle(handle_id)
         return handle
 
-    async def open(
-        self, handle_id: str, path: str, mode: str, context: SandboxContext | None
-    ) -> None:
+    async def open(self, handle_id: str, path: str, mode: str, policy: AccessPolicy) -> None:
         if len(handle_id.encode()) > MAX_HANDLE_ID_BYTES:
             raise InvalidRequest(f"file handle ID must not exceed {MAX_HANDLE_ID_BYTES} bytes")
         if handle_id in self._handles:
@@ -183,12 +181,12 @@ class FileHandles:
 
         def work() -> int:
             try:
-                target = judge(None, context, path, access, self.server, follow_leaf=True)
+                target = judge(policy, path, access, self.server, follow_leaf=True)
                 try:
                     return opener(target)
                 except OSError as exc:
                     if exc.errno == errno.ELOOP and target.confined:
-                        judge(None, context, path, access, self.server, follow_leaf=True)
+                        judge(policy, path, access, self.server, follow_leaf=True)
                     raise
             except OSError as exc:
                 raise from_os_error(exc) from exc

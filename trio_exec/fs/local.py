@@ -16,10 +16,11 @@ resolved path, walked without following symlinks, so a symlink swapped in after 
 cannot take the operation elsewhere. Such a walk that meets a symlink (ELOOP) is judged again:
 a path that now leads out of the roots gets the policy's refusal, anything else the ELOOP.
 
-Dialects: `sandbox` is the 0.120 `SandboxPolicy` (checked by `policy.check`), `context` the
-0.169 `SandboxContext` (checked by `context_policy.check`); a caller passes at most one. The
-keyword flags select the 0.169 behaviours (`detailed` metadata, `omit_dangling` directory
-entries, `refuse_directory` reads).
+Access: every method takes ONE `policy` (`sandbox/access.py`, default `UNRESTRICTED`), which
+judges each path it touches once. Behaviours that are not access are named keyword parameters
+(`regular_only` reads, `detailed` metadata, `omit_dangling` directory entries); which ones a
+request gets, and which policy, is decided by `rpc/fs_methods.py`: this class knows no
+dialect.
 
 Cancellation: every method returns promptly when cancelled: the worker thread is abandoned
 (an operation that already started may still complete in the background), except for
@@ -41,10 +42,8 @@ from trio_exec.fs.target import Target
 from trio_exec.fs.walk import WalkLimits, WalkOutcome, walk
 from trio_exec.proto.errors import InvalidRequest, from_os_error
 from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
-from trio_exec.proto.sandbox import SandboxPolicy
-from trio_exec.proto.sandbox_context import SandboxContext
-from trio_exec.sandbox import context_policy
-from trio_exec.sandbox.policy import Access, ServerPaths, check
+from trio_exec.sandbox.access import UNRESTRICTED, AccessPolicy
+from trio_exec.sandbox.policy import Access, ServerPaths
 
 T = TypeVar("T")
 
@@ -65,18 +64,10 @@ def refuse_nul(path: str) -> None:
 
 
 def judge(
-    sandbox: SandboxPolicy | None,
-    context: SandboxContext | None,
-    path: str,
-    access: Access,
-    server: ServerPaths,
-    *,
-    follow_leaf: bool,
+    policy: AccessPolicy, path: str, access: Access, server: ServerPaths, *, follow_leaf: bool
 ) -> Target:
-    """The target of an operation on `path` once the sandboxes allow it. Blocks."""
-    resolved = check(sandbox, path, access, server, follow_leaf=follow_leaf)
-    judged = context_policy.check(context, path, access, server, follow_leaf=follow_leaf)
-    resolved = resolved if resolved is not None else judged
+    """The target of an operation on `path` once `policy` allows it. Blocks."""
+    resolved = policy.judge(path, access, server, follow_leaf=follow_leaf)
     if resolved is None:
         return Target(path)
     return Target(resolved, confined=True, given=path)
@@ -112,10 +103,9 @@ class LocalFilesystem:
 
     async def _run(
         self,
-        sandbox: SandboxPolicy | None,
+        policy: AccessPolicy,
         checks: list[Check],
         operation: Callable[[Sequence[Target]], T],
-        context: SandboxContext | None = None,
         *,
         abandon: bool = True,
     ) -> T:
@@ -124,7 +114,7 @@ class LocalFilesystem:
 
         def targets() -> list[Target]:
             return [
-                judge(sandbox, context, path, access, self._server, follow_leaf=follow_leaf)
+                judge(policy, path, access, self._server, follow_leaf=follow_leaf)
                 for path, access, follow_leaf in checks
             ]
 
@@ -146,17 +136,15 @@ class LocalFilesystem:
         self,
         path: str,
         *,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
         regular_only: bool = False,
     ) -> bytes:
         """The file's bytes (symlinks followed); -32600 when larger than 512 MiB.
         `regular_only`: anything but a regular file is -32600 ``path `<path>` is not a file``."""
         opened = await self._run(
-            sandbox,
+            policy,
             [(path, Access.READ, True)],
             lambda t: blocking.read_file(t[0], regular_only=regular_only),
-            context,
             abandon=False,  # its result may be an open descriptor
         )
         if isinstance(opened, blocking.Stream):
@@ -174,8 +162,7 @@ class LocalFilesystem:
         path: str,
         data: bytes,
         *,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
     ) -> None:
         """Create `path` or replace its content with `data`; parents are not created. A FIFO
         is written once a reader has it open (looked for every `FIFO_READER_POLL` s, on the
@@ -183,10 +170,9 @@ class LocalFilesystem:
         while True:
             try:
                 opened = await self._run(
-                    sandbox,
+                    policy,
                     [(path, Access.WRITE, True)],
                     lambda t: blocking.write_file(t[0], data),
-                    context,
                     abandon=False,  # its result may be an open descriptor
                 )
                 break
@@ -200,65 +186,55 @@ class LocalFilesystem:
         path: str,
         *,
         recursive: bool = True,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
     ) -> None:
         """`mkdir -p` (the default), or a single `mkdir` when not `recursive`."""
         await self._run(
-            sandbox,
+            policy,
             [(path, Access.WRITE, True)],
             lambda t: blocking.create_directory(t[0], recursive=recursive),
-            context,
         )
 
     async def get_metadata(
         self,
         path: str,
         *,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
         detailed: bool = False,
     ) -> FsGetMetadataResult:
         """Type and times of `path` (symlinks followed); `detailed` adds `isSymlink`, `size`."""
         return await self._run(
-            sandbox,
+            policy,
             [(path, Access.READ, True)],
             lambda t: blocking.get_metadata(t[0], detailed=detailed),
-            context,
         )
 
     async def read_directory(
         self,
         path: str,
         *,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
         omit_dangling: bool = False,
     ) -> list[FsDirectoryEntry]:
         """The entries of directory `path`, in readdir order."""
         return await self._run(
-            sandbox,
+            policy,
             [(path, Access.READ, True)],
             lambda t: blocking.read_directory(t[0], omit_dangling=omit_dangling),
-            context,
         )
 
-    async def canonicalize(
-        self, path: str, *, context: SandboxContext | None = None
-    ) -> str:
+    async def canonicalize(self, path: str, *, policy: AccessPolicy = UNRESTRICTED) -> str:
         """`path` with every symlink resolved; the path must exist."""
         return await self._run(
-            None, [(path, Access.READ, True)], lambda t: blocking.canonicalize(t[0]), context
+            policy, [(path, Access.READ, True)], lambda t: blocking.canonicalize(t[0])
         )
 
     async def walk(
-        self, path: str, limits: WalkLimits, *, context: SandboxContext | None = None
+        self, path: str, limits: WalkLimits, *, policy: AccessPolicy = UNRESTRICTED
     ) -> WalkOutcome:
         """`fs/walk` (`fs/walk.py` states the rules); the limits are judged first."""
         limits.check()
-        return await self._run(
-            None, [(path, Access.READ, True)], lambda t: walk(t[0], limits), context
-        )
+        return await self._run(policy, [(path, Access.READ, True)], lambda t: walk(t[0], limits))
 
     async def remove(
         self,
@@ -266,15 +242,13 @@ class LocalFilesystem:
         *,
         recursive: bool = True,
         force: bool = True,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
     ) -> None:
         """Remove `path` itself (a symlink is unlinked); `force` ignores a missing path."""
         await self._run(
-            sandbox,
+            policy,
             [(path, Access.WRITE, False)],
             lambda t: blocking.remove(t[0], recursive=recursive, force=force),
-            context,
         )
 
     async def copy(
@@ -283,13 +257,11 @@ class LocalFilesystem:
         destination: str,
         *,
         recursive: bool,
-        sandbox: SandboxPolicy | None = None,
-        context: SandboxContext | None = None,
+        policy: AccessPolicy = UNRESTRICTED,
     ) -> None:
         """Copy a file, a symlink (as a symlink) or, with `recursive`, a directory tree."""
         await self._run(
-            sandbox,
+            policy,
             [(source, Access.READ, False), (destination, Access.WRITE, True)],
             lambda t: blocking.copy(t[0], t[1], recursive=recursive),
-            context,
         )

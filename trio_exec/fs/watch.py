@@ -11,7 +11,8 @@ Rules (docs/protocol-dialects.md §5.4, the 0.169 reference's observed behaviour
   when a "missing" path already exists.
 - The watch fires, exactly once, when a `missing` path or any missing directory on the way to
   it appears (creating `a/` fires a watch on `a/b/c`), or when the `present` path disappears:
-  `fs/missingChanged {watchId}` goes to the session (dropped while it is parked). The watch is
+  a `MissingChanged` event goes to the session, which sends it as `fs/missingChanged
+  {watchId}` (`rpc/notifications.py`; dropped while it is parked). The watch is
   then gone, and its id may be used again. Unrelated entries never fire it.
 - Detection is by polling every `POLL_INTERVAL` seconds (a few `lstat`s per watch, in a worker
   thread): the notification follows the change within one interval (mean half of it).
@@ -29,12 +30,17 @@ from collections.abc import Awaitable, Callable, Sequence
 import attrs
 import trio
 
-from trio_exec.proto import methods
-from trio_exec.proto.codec import encode_notification
-
 POLL_INTERVAL = 0.1
 
-Notify = Callable[[bytes], Awaitable[None]]
+
+@attrs.frozen(kw_only=True)
+class MissingChanged:
+    """The watch `watch_id` fired."""
+
+    watch_id: int
+
+
+EmitChange = Callable[[MissingChanged], Awaitable[None]]
 
 
 def _exists(path: str) -> bool:
@@ -75,7 +81,7 @@ class MissingWatches:
     while that task runs, else None."""
 
     _nursery: trio.Nursery
-    _notify: Notify
+    _emit: EmitChange
     _current: tuple[int, trio.CancelScope] | None = None
     _used: set[int] = attrs.field(factory=set)
     _for_testing_polled: trio.Event = attrs.field(factory=trio.Event)
@@ -108,9 +114,7 @@ class MissingWatches:
             return
         watch_id = self._current[0]
         self._current = None
-        await self._notify(
-            encode_notification(methods.FS_MISSING_CHANGED, {"watchId": watch_id})
-        )
+        await self._emit(MissingChanged(watch_id=watch_id))
 
     async def _poll(self, missing: list[str], present: str | None, baseline: Snapshot) -> None:
         while True:

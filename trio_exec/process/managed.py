@@ -1,19 +1,24 @@
-"""One running child as the session sees it: its output log, its notifications, its controls.
+"""One running child as the session sees it: its output log, its events, its controls.
 
 Rules:
-- Every event (output chunk, exit, close) is recorded and notified under one lock, so per
-  process the notifications leave in strictly increasing seq; `process/closed` is last and sent
-  exactly once, after the exit and the end of every output stream.
-- Nothing is notified before `publish()` (called once the `process/start` response is queued),
+- It speaks domain values (`events.py`): a read returns a `ProcessRead` with `bytes` chunks,
+  and every log event is emitted as a `ProcessOutput`/`ProcessExited`/`ProcessClosed`; the wire
+  forms (base64, notifications, dialect members) are made in `rpc/`.
+- Every event (output chunk, exit, close) is recorded and emitted under one lock, so per
+  process the events (and so the notifications) leave in strictly increasing seq;
+  `ProcessClosed` is last and emitted exactly once, after the exit and the end of every output
+  stream.
+- Nothing is emitted before `publish()` (called once the `process/start` response is queued),
   so the start response always precedes the process's notifications. Output is not read before
   then either: the pipe holds it.
 - A long-poll read returns when an event newer than `after_seq` exists, at its deadline, or at
   once when the process is closed (nothing newer will ever come).
 - The entry is forgotten `retention` seconds after close.
 - The process keeps the dialect of its `process/start` (`proto/dialect.py`). A 0.169 process
-  reports a signal death as exit code 128+n (pipe and tty alike), carries `sandboxDenied` in
-  `process/exited` and `process/read`, answers `nextSeq` by the 0.169 rule (`outputlog.py`:
-  a read without `maxBytes` counts the exit and close events), and de-duplicates
+  reports a signal death as exit code 128+n (pipe and tty alike), has `sandboxDenied` in its
+  `process/exited` and `process/read` (put there by `rpc/`), answers `nextSeq` by the 0.169
+  rule (`outputlog.py`: a read without `maxBytes` counts the exit and close events), and
+  de-duplicates
   `process/write` by `writeId` (a repeated id is acknowledged, not written). A 0.120 process
   reports -1 and answers `nextSeq` by the 0.120 rule. Both add `signal`.
 - `sandboxDenied` (0.169) is true only for a confined child that ended with a non-zero code and
@@ -45,19 +50,17 @@ from __future__ import annotations
 import logging
 import math
 import signal as signals
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import attrs
 import trio
 
 from trio_exec.process import group, usage
 from trio_exec.process.cgroup import ProcessCgroup
+from trio_exec.process.events import Emit, ProcessClosed, ProcessExited, ProcessOutput, ProcessRead
 from trio_exec.process.outputlog import NextSeqRule, OutputLog
 from trio_exec.process.spawn import Spawned, set_window_size
-from trio_exec.proto import b64, methods
-from trio_exec.proto.codec import encode_notification
 from trio_exec.proto.dialect import Dialect
-from trio_exec.proto.process_messages import OutputChunk, ProcessReadResult, RetentionGap
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,6 @@ REAP_GRACE = 5.0
 #: After the exit, how long the exit event waits for the output streams to end, so that output
 #: already written comes before `process/exited` (a grandchild holding the pipe delays no more).
 EXIT_DRAIN = 0.05
-
-Notify = Callable[[bytes], Awaitable[None]]
 
 DENIAL_KEYWORDS = (
     "operation not permitted",
@@ -133,7 +134,7 @@ class ManagedProcess:
     argv: list[str]
     tty: bool
     _spawned: Spawned
-    _notify: Notify
+    _emit: Emit
     _forget: Callable[[ManagedProcess], None]
     retention: float
     dialect: Dialect = Dialect.V0120
@@ -232,17 +233,7 @@ class ManagedProcess:
             async with self._record_lock:
                 chunk = self.log.append_output(stream_name, data)
                 self._wake()
-                await self._notify(
-                    encode_notification(
-                        methods.PROCESS_OUTPUT,
-                        {
-                            "processId": self.process_id,
-                            "seq": chunk.seq,
-                            "stream": stream_name,
-                            "chunk": b64.encode(data),
-                        },
-                    )
-                )
+                await self._emit(ProcessOutput(process_id=self.process_id, chunk=chunk))
 
     async def _watch_exit(self) -> None:
         returncode = await group.wait_exited(self.pid)
@@ -260,28 +251,23 @@ class ManagedProcess:
             self.sandbox_denied = self.sandboxed and self._denials.denied(self.exit_code)
             seq = self.log.record_exit()
             self._wake()
-            params: dict[str, object] = {
-                "processId": self.process_id,
-                "seq": seq,
-                "exitCode": self.exit_code,
-            }
-            if self.is_v0169:
-                params["sandboxDenied"] = self.sandbox_denied
-            if self.signal_name is not None:
-                params["signal"] = self.signal_name
-            if resources is not None:
-                params["resourceUsage"] = resources.to_wire()
-            await self._notify(encode_notification(methods.PROCESS_EXITED, params))
+            await self._emit(
+                ProcessExited(
+                    process_id=self.process_id,
+                    seq=seq,
+                    exit_code=self.exit_code,
+                    signal=self.signal_name,
+                    sandbox_denied=self.sandbox_denied,
+                    dialect=self.dialect,
+                    resource_usage=resources,
+                )
+            )
 
     async def _record_close(self) -> None:
         async with self._record_lock:
             seq = self.log.record_close()
             self._wake()
-            await self._notify(
-                encode_notification(
-                    methods.PROCESS_CLOSED, {"processId": self.process_id, "seq": seq}
-                )
-            )
+            await self._emit(ProcessClosed(process_id=self.process_id, seq=seq))
 
     async def _kill_and_reap(self) -> None:
         self.kill_group()
@@ -311,8 +297,9 @@ class ManagedProcess:
 
     async def read(
         self, after_seq: int = 0, max_bytes: int | None = None, wait_ms: int = 0
-    ) -> ProcessReadResult:
-        """Cancellation: a cancelled long-poll leaves no trace."""
+    ) -> ProcessRead:
+        """The log after `after_seq`, with the process's state. Cancellation: a cancelled
+        long-poll leaves no trace."""
         deadline = trio.current_time() + wait_ms / 1000 if wait_ms else -math.inf
         while not (
             self.log.has_event_after(after_seq)
@@ -325,22 +312,16 @@ class ManagedProcess:
         rule = (NextSeqRule.UNALLOCATED_UNLESS_LIMITED if self.is_v0169
                 else NextSeqRule.AFTER_LAST_CHUNK)
         view = self.log.read(after_seq, max_bytes, rule)
-        gap = None
-        if view.first_retained_seq is not None:
-            gap = RetentionGap(after_seq=after_seq, first_retained_seq=view.first_retained_seq)
-        return ProcessReadResult(
-            chunks=[
-                OutputChunk(seq=c.seq, stream=c.stream, chunk=b64.encode(c.data))
-                for c in view.chunks
-            ],
+        return ProcessRead(
+            after_seq=after_seq,
+            chunks=view.chunks,
             next_seq=view.next_seq,
+            first_retained_seq=view.first_retained_seq,
             exited=self.log.exited,
             exit_code=self.exit_code,
-            closed=self.log.closed,
-            failure=None,
-            sandbox_denied=self.sandbox_denied if self.is_v0169 else None,
             signal=self.signal_name,
-            retention_gap=gap,
+            sandbox_denied=self.sandbox_denied,
+            closed=self.log.closed,
         )
 
     async def write(

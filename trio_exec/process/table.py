@@ -24,7 +24,8 @@ import attrs
 import trio
 
 from trio_exec.process.cgroup import Containment, ProcessCgroup
-from trio_exec.process.managed import ManagedProcess, Notify
+from trio_exec.process.events import Emit
+from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto import errors
 from trio_exec.proto.dialect import Dialect
@@ -37,7 +38,7 @@ class ProcessTable:
     """Invariant: a key maps to a `trio.Event` exactly while its start is in flight."""
 
     _nursery: trio.Nursery
-    _notify: Notify
+    _emit: Emit
     retention: float = DEFAULT_RETENTION
     containment: Containment | None = None
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
@@ -78,7 +79,7 @@ class ProcessTable:
             argv=list(request.argv),
             tty=request.tty,
             spawned=spawned,
-            notify=self._notify,
+            emit=self._emit,
             forget=self._forget,
             retention=self.retention,
             dialect=dialect,

@@ -38,13 +38,6 @@ class ResourceUsage:
     system_cpu_usec: int
     max_rss_bytes: int
 
-    def to_wire(self) -> dict[str, int]:
-        return {
-            "userCpuUsec": self.user_cpu_usec,
-            "systemCpuUsec": self.system_cpu_usec,
-            "maxRssBytes": self.max_rss_bytes,
-        }
-
 
 def of_exited(pid: int, cgroup_cpu_usec: tuple[int, int] | None = None) -> ResourceUsage | None:
     """The usage of the exited, unreaped child `pid`; CPU from the cgroup when given."""

@@ -263,6 +263,13 @@ class FsWatchMissingResult:
     watching: bool
 
 
+@attrs.frozen(kw_only=True)
+class FsMissingChangedNotification:
+    """0.169 `fs/missingChanged`: the watch `watchId` fired."""
+
+    watch_id: int
+
+
 def _is_policy(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, SandboxPolicy)
 

@@ -227,7 +227,7 @@ def register_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(Inherit, _structure_inherit)
 
 
-# --- notifications (the daemon builds these on its hot path as plain dicts, same members) ---
+# --- notifications (the daemon encodes them from these classes: `rpc/notifications.py`) ---
 
 
 @attrs.frozen(kw_only=True)
@@ -243,7 +243,19 @@ class ProcessExitedNotification:
     process_id: str
     seq: int
     exit_code: int
-    signal: str | None = None
+    #: 0.169 processes: whether a sandbox denial ended the child.
+    sandbox_denied: bool | None = attrs.field(default=None, metadata=omit_if_none())
+    #: Extension: the signal that ended the process, when one did.
+    signal: str | None = attrs.field(default=None, metadata=omit_if_none())
+    #: Extension: what the child used (docs/extensions.md), when it could be read.
+    resource_usage: ResourceUsageInfo | None = attrs.field(default=None, metadata=omit_if_none())
+
+
+@attrs.frozen(kw_only=True)
+class ResourceUsageInfo:
+    user_cpu_usec: int
+    system_cpu_usec: int
+    max_rss_bytes: int
 
 
 @attrs.frozen(kw_only=True)

@@ -8,11 +8,14 @@ Rule: handlers only translate. Defaults of absent members (`fs/remove`: recursiv
 `fs/createDirectory`: recursive) and base64 live here; every filesystem decision lives in
 `LocalFilesystem`. Base64 work on large payloads runs in a worker thread, like the I/O.
 
-Dialects (`proto/dialect.py`): each handler gets the request's form (the dispatcher passes
-`ctx.form`; a call from outside a request is a 0.120 one). A 0.169-dialect request has its
-`sandbox` context honoured and its `sandboxPolicy` ignored (a 0.120 one the reverse), gets the
-0.169 behaviours (detailed metadata, dangling entries omitted, a read of anything but a regular file refused
-with -32600), and paths in its result (`fs/canonicalize`, `fs/walk`) in the form it sent them.
+Dialects (`proto/dialect.py`) are decided here, never in `LocalFilesystem`: each handler gets
+the request's form (the dispatcher passes `ctx.form`; a call from outside a request is a 0.120
+one) and turns it into the filesystem's arguments. The ONE access policy of the call
+(`access_policy`, `sandbox/access.py`): a 0.169-dialect request has its `sandbox` context
+honoured and its `sandboxPolicy` ignored, a 0.120 one the reverse. The behaviours, as named
+arguments: a 0.169 request gets detailed metadata, dangling entries omitted, and a read of
+anything but a regular file refused with -32600; and paths in its result (`fs/canonicalize`,
+`fs/walk`) in the form it sent them.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from trio_exec.proto.sandbox import SandboxPolicy
 from trio_exec.proto.sandbox_context import SandboxContext
 from trio_exec.rpc.context import CallContext
 from trio_exec.rpc.context import Handler as ContextHandler
+from trio_exec.sandbox import access
+from trio_exec.sandbox.access import AccessPolicy
 
 #: Payloads at least this big are base64-coded in a worker thread, off the event loop. Below
 #: it the C codec stalls the loop for at most ~1.3 ms, less than a thread hop costs twice.
@@ -74,11 +79,12 @@ class _HasSandboxes(Protocol):
     def sandbox(self) -> SandboxContext | None: ...
 
 
-def _sandboxes(params: _HasSandboxes, form: RequestForm) -> dict[str, Any]:
-    """The sandbox keyword arguments of a `LocalFilesystem` call, for the request's dialect."""
+def access_policy(params: _HasSandboxes, form: RequestForm) -> AccessPolicy:
+    """The access policy of a request, by its dialect: its `sandbox` context (0.169) or its
+    `sandboxPolicy` (0.120); the other member is ignored."""
     if form.is_v0169:
-        return {"context": params.sandbox}
-    return {"sandbox": params.sandbox_policy}
+        return access.for_context(params.sandbox)
+    return access.for_policy(params.sandbox_policy)
 
 
 def _default(value: bool | None, default: bool) -> bool:
@@ -91,7 +97,7 @@ async def read_file(
     """A large file's base64 is made in a worker thread, as bytes the codec splices into the
     reply: the event loop never touches the text (see `codec.Spliced`)."""
     data = await fs.read_file(
-        params.path, regular_only=form.is_v0169, **_sandboxes(params, form)
+        params.path, policy=access_policy(params, form), regular_only=form.is_v0169
     )
     if len(data) < THREAD_CODEC_BYTES:
         return FsReadFileResult(data_base64=b64.encode(data))
@@ -115,7 +121,7 @@ async def write_file(
         data = await trio.to_thread.run_sync(
             _decode_payload, params.data_base64, abandon_on_cancel=True
         )
-    await fs.write_file(params.path, data, **_sandboxes(params, form))
+    await fs.write_file(params.path, data, policy=access_policy(params, form))
     return EmptyResult()
 
 
@@ -125,7 +131,7 @@ async def create_directory(
     await fs.create_directory(
         params.path,
         recursive=_default(params.recursive, True),
-        **_sandboxes(params, form),
+        policy=access_policy(params, form),
     )
     return EmptyResult()
 
@@ -133,14 +139,16 @@ async def create_directory(
 async def get_metadata(
     fs: LocalFilesystem, params: FsGetMetadataParams, form: RequestForm = PLAIN
 ) -> FsGetMetadataResult:
-    return await fs.get_metadata(params.path, detailed=form.is_v0169, **_sandboxes(params, form))
+    return await fs.get_metadata(
+        params.path, policy=access_policy(params, form), detailed=form.is_v0169
+    )
 
 
 async def read_directory(
     fs: LocalFilesystem, params: FsReadDirectoryParams, form: RequestForm = PLAIN
 ) -> FsReadDirectoryResult:
     entries = await fs.read_directory(
-        params.path, omit_dangling=form.is_v0169, **_sandboxes(params, form)
+        params.path, policy=access_policy(params, form), omit_dangling=form.is_v0169
     )
     return FsReadDirectoryResult(entries=entries)
 
@@ -152,7 +160,7 @@ async def remove(
         params.path,
         recursive=_default(params.recursive, True),
         force=_default(params.force, True),
-        **_sandboxes(params, form),
+        policy=access_policy(params, form),
     )
     return EmptyResult()
 
@@ -162,7 +170,7 @@ async def copy(fs: LocalFilesystem, params: FsCopyParams, form: RequestForm = PL
         params.source_path,
         params.destination_path,
         recursive=params.recursive,
-        **_sandboxes(params, form),
+        policy=access_policy(params, form),
     )
     return EmptyResult()
 
@@ -170,7 +178,7 @@ async def copy(fs: LocalFilesystem, params: FsCopyParams, form: RequestForm = PL
 async def canonicalize(
     fs: LocalFilesystem, params: FsCanonicalizeParams, form: RequestForm = PLAIN
 ) -> FsPathResult:
-    resolved = await fs.canonicalize(params.path, context=params.sandbox)
+    resolved = await fs.canonicalize(params.path, policy=access.for_context(params.sandbox))
     return FsPathResult(path=form.path_out(resolved))
 
 
@@ -185,7 +193,7 @@ async def walk(
         follow_directory_symlinks=options.follow_directory_symlinks,
         prune_hidden_directories=options.prune_hidden_directories,
     )
-    outcome = await fs.walk(params.path, limits, context=params.sandbox)
+    outcome = await fs.walk(params.path, limits, policy=access.for_context(params.sandbox))
     return FsWalkResult(
         entries=[FsWalkEntry(path=form.path_out(p), kind=k) for p, k in outcome.entries],
         errors=[FsWalkError(path=form.path_out(p), message=m) for p, m in outcome.errors],
@@ -216,7 +224,9 @@ async def watch_missing(ctx: CallContext, params: FsWatchMissingParams) -> FsWat
 
 
 async def open_handle(ctx: CallContext, params: FsOpenParams) -> FsHandleResult:
-    await ctx.conn.handles.open(params.handle_id, params.path, params.mode, params.sandbox)
+    await ctx.conn.handles.open(
+        params.handle_id, params.path, params.mode, access.for_context(params.sandbox)
+    )
     return FsHandleResult(handle_id=params.handle_id)
 
 

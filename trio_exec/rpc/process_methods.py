@@ -1,7 +1,9 @@
 """`process/*` handlers: thin adapters from wire params to the session's process table.
 
 Rule: each handler validates what serde would not (argv empty, base64, signal names), makes one
-call on the table or the process, and returns the result object. A long-poll read runs under
+call on the table or the process, and returns the result object. The process speaks bytes and
+domain values (`process/events.py`); the wire result is made here (`read_result`: base64, the
+dialect's members). A long-poll read runs under
 the attachment's guard, so a takeover answers it `session has been resumed by another
 connection`.
 
@@ -24,10 +26,12 @@ from typing import Any
 import trio
 
 from trio_exec.process.envpolicy import build_environment
+from trio_exec.process.events import ProcessRead
 from trio_exec.process.managed import parse_signal
 from trio_exec.process.spawn import DEFAULT_COLS, DEFAULT_ROWS, SpawnRequest
 from trio_exec.proto import b64, errors, methods
 from trio_exec.proto import process_messages as m
+from trio_exec.proto.dialect import Dialect
 from trio_exec.rpc.context import CallContext, Handler
 from trio_exec.sandbox import confine
 from trio_exec.sandbox.policy import ServerPaths
@@ -70,12 +74,34 @@ async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStar
     return m.ProcessStartResult(process_id=params.process_id, sandbox_type=sandbox_type)
 
 
+def read_result(read: ProcessRead, dialect: Dialect) -> m.ProcessReadResult:
+    """The wire result of a read of a process of `dialect`: chunks in base64, `sandboxDenied`
+    for a 0.169 process, `retentionGap` when output asked for was dropped."""
+    gap = None
+    if read.first_retained_seq is not None:
+        gap = m.RetentionGap(after_seq=read.after_seq, first_retained_seq=read.first_retained_seq)
+    return m.ProcessReadResult(
+        chunks=[
+            m.OutputChunk(seq=c.seq, stream=c.stream, chunk=b64.encode(c.data))
+            for c in read.chunks
+        ],
+        next_seq=read.next_seq,
+        exited=read.exited,
+        exit_code=read.exit_code,
+        closed=read.closed,
+        failure=None,
+        sandbox_denied=read.sandbox_denied if dialect is Dialect.V0169 else None,
+        signal=read.signal,
+        retention_gap=gap,
+    )
+
+
 async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadResult:
     process = await ctx.session.processes.require(params.process_id)
     after_seq = params.after_seq or 0
     wait_ms = params.wait_ms or 0
     if not wait_ms:
-        return await process.read(after_seq, params.max_bytes)
+        return read_result(await process.read(after_seq, params.max_bytes), process.dialect)
     attachment = ctx.attachment
     scope = attachment.guard()
     result = None
@@ -86,7 +112,7 @@ async def read(ctx: CallContext, params: m.ProcessReadParams) -> m.ProcessReadRe
         attachment.unguard(scope)
     if result is None:
         raise errors.session_resumed_elsewhere()
-    return result
+    return read_result(result, process.dialect)
 
 
 async def write(ctx: CallContext, params: m.ProcessWriteParams) -> m.ProcessWriteResult:

@@ -14,6 +14,7 @@ from trio_exec.proto import methods
 from trio_exec.proto.session_messages import InitializeParams, InitializeResult, ServerInfo
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.context import CallContext, Handler
+from trio_exec.rpc.notifications import NotificationSink
 from trio_exec.session.session import Attachment
 
 CAPABILITIES: dict[str, Any] = {
@@ -39,7 +40,7 @@ async def initialize(ctx: CallContext, params: InitializeParams) -> InitializeRe
         else:
             session = await conn.registry.create(attachment)
     conn.attach(session, attachment)
-    ctx.after_reply(lambda: session.open_sink(attachment, conn.sink))
+    ctx.after_reply(lambda: session.open_sink(attachment, NotificationSink(conn.sink)))
     return InitializeResult(
         session_id=session.session_id,
         environment_info=host_methods.environment_info(),

@@ -16,8 +16,10 @@ Rules:
   with nothing polling. Whether a resume is too late is decided by `is_expired(now)` alone (the
   one rule, used at resume time), so a resume at or after the deadline fails even if the
   teardown has not run yet.
-- Notifications go to the current attachment's sink; while parked (or before the sink is
-  opened) they are dropped, not queued: the client catches up with `process/read afterSeq`.
+- Events (`SessionEvent`: its processes' and its watch's) go to the current attachment's
+  sink, which sends them as notifications (the sink comes from `rpc/`, which owns the wire
+  form); while parked (or before the sink is opened) they are dropped, not queued: the client
+  catches up with `process/read afterSeq`.
 
 Test events (trio-websocket's `_for_testing_*` style; nothing in the daemon waits on them):
 `_for_testing_parked` is set exactly while the session is parked, `_for_testing_ended` once
@@ -29,17 +31,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from typing import Protocol
 
 import attrs
 import trio
 
-from trio_exec.fs.watch import MissingWatches
+from trio_exec.fs.watch import MissingChanged, MissingWatches
 from trio_exec.process.cgroup import Containment
+from trio_exec.process.events import ProcessEvent
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.table import ProcessTable
-from trio_exec.proto.codec import Encoded
 
 log = logging.getLogger(__name__)
+
+#: What a session reports to its attached connection.
+SessionEvent = ProcessEvent | MissingChanged
+
+
+class EventSink(Protocol):
+    """Where an attached connection takes the session's events (`rpc/notifications.py`).
+    `send` raises `trio.BrokenResourceError`/`trio.ClosedResourceError` once the peer is gone."""
+
+    async def send(self, event: SessionEvent) -> None: ...
 
 
 @attrs.define(eq=False)
@@ -48,7 +61,7 @@ class Attachment:
     the session over; the long-polls run under `guard()` are then cancelled."""
 
     connection_label: str
-    sink: trio.MemorySendChannel[Encoded] | None = None
+    sink: EventSink | None = None
     revoked: trio.Event = attrs.field(factory=trio.Event)
     _guarded: set[trio.CancelScope] = attrs.field(factory=set)
 
@@ -147,7 +160,7 @@ class Session:
             log.info("%s taken over by %s", self.label, attachment.connection_label)
             previous.revoke()
 
-    def open_sink(self, attachment: Attachment, sink: trio.MemorySendChannel[Encoded]) -> None:
+    def open_sink(self, attachment: Attachment, sink: EventSink) -> None:
         if self._attachment is attachment:
             attachment.sink = sink
 
@@ -167,13 +180,13 @@ class Session:
         self._expired = True
         self._lifetime.cancel()
 
-    async def notify(self, payload: bytes) -> None:
+    async def notify(self, event: SessionEvent) -> None:
         """Send to the attached connection, or drop while parked. Never raises for a gone peer."""
         attachment = self._attachment
         if attachment is None or attachment.sink is None:
             return
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await attachment.sink.send(payload)
+            await attachment.sink.send(event)
 
     def list_processes(self) -> list[ManagedProcess]:
         return self.processes.processes()

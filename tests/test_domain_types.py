@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from trio_exec.fs import LocalFilesystem
 from trio_exec.fs.watch import MissingChanged
 from trio_exec.process.events import (
-from trio_exec.process.usage import ResourceUsage
     ProcessClosed,
     ProcessEvent,
     ProcessExited,
@@ -35,6 +34,7 @@ from trio_exec.process.usage import ResourceUsage
 from trio_exec.process.outputlog import Chunk
 from trio_exec.process.spawn import SpawnRequest
 from trio_exec.process.table import ProcessTable
+from trio_exec.process.usage import ResourceUsage
 from trio_exec.proto import b64, dialect, methods
 from trio_exec.proto.convert import structure_params, unstructure
 from trio_exec.proto.dialect import Dialect

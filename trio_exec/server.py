@@ -26,10 +26,17 @@ from trio_exec import systemd
 from trio_exec.config import Config, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.listen import bound_address, open_listening
+from trio_exec.process.limits import ProcessQuota
+from trio_exec.process.retention import RetentionBudget
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
 from trio_exec.session.registry import SessionRegistry
-from trio_exec.ws.frontdoor import FrontDoorConfig, accept_websocket, send_missing_close
+from trio_exec.ws.frontdoor import (
+    ConnectionSlots,
+    FrontDoorConfig,
+    accept_websocket,
+    send_missing_close,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +61,29 @@ class Daemon:
     _conn_config: ConnectionConfig = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        config = self.config
+        quota = ProcessQuota(
+            per_session=config.max_processes_per_session,
+            total=config.max_processes,
+            budget=RetentionBudget(config.max_retained_bytes),
+        )
+        self.registry = SessionRegistry(
+            ttl=config.session_ttl,
+            retention=config.retention,
+            max_sessions=config.max_sessions,
+            quota=quota,
+        )
         self._front = FrontDoorConfig(
-            max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
+            max_message_size=config.max_message_size,
+            auth_token=config.auth_token,
+            slots=ConnectionSlots(config.max_connections),
         )
         self._conn_config = ConnectionConfig(
-            ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_timeout,
-            read_pause_requests=self.config.read_pause_requests,
-            read_pause_bytes=self.config.read_pause_bytes,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            read_pause_requests=config.read_pause_requests,
+            read_pause_bytes=config.read_pause_bytes,
+            max_pending_requests=config.max_pending_requests,
         )
 
     def stop(self) -> None:
@@ -133,6 +154,7 @@ class Daemon:
                         self._handshakes.discard(handshake)
                     if upgraded is not None and self.stopping:
                         # upgraded just as the shutdown went by: a Close, not a session
+                        upgraded.release()
                         with trio.move_on_after(CLOSE_TIMEOUT):
                             await upgraded.ws.aclose(1001, "server shutting down")
                     elif upgraded is not None:
@@ -144,6 +166,7 @@ class Daemon:
                             await connection.serve()
                         finally:
                             self._connections.discard(connection)
+                            upgraded.release()
                         if not upgraded.frames.torn:  # never a Close inside a torn frame
                             await send_missing_close(upgraded.ws, stream)
                 finally:

@@ -134,6 +134,8 @@ class ManagedProcess:
     #: Whether the child runs confined (0.169 `sandbox`): decides `sandboxDenied`.
     sandboxed: bool = False
     log: OutputLog = attrs.field(factory=OutputLog)
+    #: Called once the close event is recorded (the table's count of live processes).
+    on_close: Callable[[ManagedProcess], None] | None = None
     exit_code: int | None = None
     signal_name: str | None = None
     _waiters: SeqWaiters = attrs.field(factory=SeqWaiters)
@@ -256,6 +258,8 @@ class ManagedProcess:
         async with self._record_lock:
             seq = self.log.record_close()
             self._wake()
+            if self.on_close is not None:
+                self.on_close(self)
             await self._notify(
                 encode_notification(
                     methods.PROCESS_CLOSED, {"processId": self.process_id, "seq": seq}

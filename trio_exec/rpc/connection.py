@@ -5,7 +5,8 @@ writer is the only task that sends frames; everyone else (responses, the session
 notifications) puts encoded frames into `sink`. The reader never waits for a request: each one
 runs as its own task, so a long-poll never delays another request. It waits for room instead:
 at the in-flight bounds (requests not yet answered, reply bytes not yet written; `inflight.py`)
-it stops reading the socket until the writer has caught up.
+it stops reading the socket until the writer has caught up. A request beyond the pending limit
+(`inflight.py`: long-polls included) is answered at once with the limit's error, not run.
 
 Ends of a connection, and what each does to the session:
 - the peer closes, the TCP connection breaks, the message limit is hit (Close 1009), or pings
@@ -31,10 +32,13 @@ from trio_exec.proto import codec, errors
 from trio_exec.rpc import dispatch
 from trio_exec.rpc.context import CallContext, ConnectionState
 from trio_exec.rpc.inflight import (
+    DEFAULT_MAX_PENDING_REQUESTS,
     DEFAULT_READ_PAUSE_BYTES,
     DEFAULT_READ_PAUSE_REQUESTS,
     InFlight,
     Reply,
+    Slot,
+    is_long_poll,
 )
 from trio_exec.session.registry import SessionRegistry
 from trio_exec.session.session import Attachment
@@ -60,6 +64,8 @@ class ConnectionConfig:
     read_pause_requests: int = DEFAULT_READ_PAUSE_REQUESTS
     #: Bytes of replies queued but not yet written at which reading the socket pauses.
     read_pause_bytes: int = DEFAULT_READ_PAUSE_BYTES
+    #: Requests read and not yet answered (long-polls included) beyond which one is refused.
+    max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
 
 
 @attrs.define(eq=False)
@@ -78,7 +84,11 @@ class Connection:
     _close_reason: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        self._in_flight = InFlight(self.config.read_pause_requests, self.config.read_pause_bytes)
+        self._in_flight = InFlight(
+            self.config.read_pause_requests,
+            self.config.read_pause_bytes,
+            self.config.max_pending_requests,
+        )
 
     async def serve(self) -> None:
         """Run until the connection ends, then park the session if this connection still holds
@@ -131,9 +141,11 @@ class Connection:
                 await self._send(sink, codec.encode_error(bad.reply_id, bad.error))
                 continue
             if isinstance(message, codec.Request):
-                self._in_flight.request_read()
+                slot = self._in_flight.request_read(
+                    long_poll=is_long_poll(message.method, message.params)
+                )
                 self._running += 1
-                nursery.start_soon(self._run_request, state, message, sink)
+                nursery.start_soon(self._run_request, state, message, sink, slot)
             elif isinstance(message, codec.Notification):
                 dispatch.handle_notification(state, message.method)
             else:
@@ -144,16 +156,24 @@ class Connection:
         state: ConnectionState,
         request: codec.Request,
         sink: trio.MemorySendChannel[codec.Encoded | Reply],
+        slot: Slot,
     ) -> None:
         ctx = CallContext(state)
         reply = None
         queued = False
         try:
-            reply = self._in_flight.reply_queued(await self._reply_for(ctx, request))
+            if slot.admitted:
+                payload = await self._reply_for(ctx, request)
+            else:
+                limit = self.config.max_pending_requests
+                payload = codec.encode_error(
+                    request.id, errors.limit_reached("pending request", limit, "per connection")
+                )
+            reply = self._in_flight.reply_queued(slot, payload)
             queued = await self._send(sink, reply)
         finally:
             if not queued:
-                self._in_flight.dropped(reply)
+                self._in_flight.dropped(slot, reply)
             ctx.run_after_reply()
             self._running -= 1
             if self._running == 0:

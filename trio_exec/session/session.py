@@ -30,6 +30,7 @@ import attrs
 import trio
 
 from trio_exec.fs.watch import MissingWatches
+from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.table import ProcessTable
 from trio_exec.proto.codec import Encoded
@@ -72,6 +73,8 @@ class Session:
     session_id: str
     ttl: float
     retention: float
+    #: The daemon's process limits and retention budget, shared by every session.
+    quota: ProcessQuota = attrs.field(factory=ProcessQuota)
     _attachment: Attachment | None = None
     _detached_at: float | None = None
     _lifetime: trio.CancelScope = attrs.field(factory=trio.CancelScope)
@@ -107,7 +110,9 @@ class Session:
         either way every process is killed and reaped before it returns."""
         with self._lifetime:
             async with trio.open_nursery() as nursery:
-                self._processes = ProcessTable(nursery, self.notify, retention=self.retention)
+                self._processes = ProcessTable(
+                    nursery, self.notify, retention=self.retention, quota=self.quota
+                )
                 self._watches = MissingWatches(nursery, self.notify)
                 task_status.started()
                 await trio.sleep_forever()

@@ -26,6 +26,7 @@ from trio_exec import systemd
 from trio_exec.config import Config, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.listen import bound_address, open_listening
+from trio_exec.process.daemonenv import inheritable_environment
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.retention import RetentionBudget
 from trio_exec.rpc import host_methods
@@ -66,6 +67,9 @@ class Daemon:
             per_session=config.max_processes_per_session,
             total=config.max_processes,
             budget=RetentionBudget(config.max_retained_bytes),
+            inheritable_env=inheritable_environment(
+                os.environ, [config.auth_token] if config.auth_token else []
+            ),
         )
         self.registry = SessionRegistry(
             ttl=config.session_ttl,

@@ -31,7 +31,7 @@ WAIT_MS = 600_000
 FAR_SEQ = 10**9
 
 
-async def echo_round_trips(client: Client, samples: int) -> list[float]:
+async def echo_round_trips(client: Client, samples: int, name: str) -> list[float]:
     """PTY echo round trips of `cat`, in seconds."""
     echoed = trio.Event()
     seen = bytearray()
@@ -39,19 +39,19 @@ async def echo_round_trips(client: Client, samples: int) -> list[float]:
     def on_notify(msg: dict[str, object]) -> None:
         params = msg.get("params")
         if (msg.get("method") == "process/output" and isinstance(params, dict)
-                and params.get("processId") == "echo"):
+                and params.get("processId") == name):
             seen.extend(base64.b64decode(str(params["chunk"])))
             echoed.set()
 
     client.on_notify = on_notify
-    await client.call("process/start", {"processId": "echo", "argv": ["cat"], "cwd": "/",
+    await client.call("process/start", {"processId": name, "argv": ["cat"], "cwd": "/",
                                         "env": {"PATH": "/usr/bin:/bin"}, "tty": True})
     times: list[float] = []
     for _ in range(samples):
         echoed = trio.Event()
         seen.clear()
         began = trio.current_time()
-        await client.call("process/write", {"processId": "echo",
+        await client.call("process/write", {"processId": name,
                                             "chunk": base64.b64encode(b"x").decode()})
         with trio.fail_after(30):
             while b"x" not in seen:
@@ -59,7 +59,7 @@ async def echo_round_trips(client: Client, samples: int) -> list[float]:
                 echoed = trio.Event()
         times.append(trio.current_time() - began)
         await trio.sleep(0.005)
-    await client.call("process/terminate", {"processId": "echo"})
+    await client.call("process/terminate", {"processId": name})
     return times
 
 
@@ -77,7 +77,7 @@ async def run(polls: int, samples: int, flags: list[str]) -> None:
             b = await Client.connect(nursery, server.host, server.port)
             await a.handshake("herd-a")
             await b.handshake("herd-b")
-            idle = await echo_round_trips(b, samples)
+            idle = await echo_round_trips(b, samples, "echo-idle")
             await a.call("process/start", {
                 "processId": "ticker", "cwd": "/", "env": {"PATH": "/usr/bin:/bin"},
                 "argv": ["sh", "-c", f"while :; do echo tick; sleep {TICK_SECONDS}; done"],
@@ -88,7 +88,7 @@ async def run(polls: int, samples: int, flags: list[str]) -> None:
             # every read is in: an unknown method is answered after the reads were dispatched
             await a.call("process/list", {})
             refused = sum(1 for p in pending if p.done)
-            loaded = await echo_round_trips(b, samples)
+            loaded = await echo_round_trips(b, samples, "echo-loaded")
             print(f"polls pending: {polls - refused} (answered early: {refused})")
             print(f"PTY echo, idle:             {summary(idle)}")
             print(f"PTY echo, {polls} long-polls: {summary(loaded)}")

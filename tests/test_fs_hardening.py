@@ -122,6 +122,8 @@ def requests_120(root: Path, n: int) -> list[tuple[str, dict[str, Any]]]:
                      "recursive": False, "sandboxPolicy": sandbox}),
         ("fs/copy", {"sourcePath": str(root / "srcdir"), "destinationPath": f"{link}/t{n}",
                      "recursive": True, "sandboxPolicy": sandbox}),
+        ("fs/remove", {"path": f"{link}/secret", "recursive": False, "force": True,
+                       "sandboxPolicy": sandbox}),
         ("fs/readFile", {"path": f"{link}/secret", "sandboxPolicy": sandbox}),
     ]
 
@@ -136,6 +138,8 @@ def requests_169(root: Path, n: int) -> list[tuple[str, dict[str, Any]]]:
         ("fs/createDirectory", {"path": uri(f"{link}/d{n}/e"), "sandbox": sandbox}),
         ("fs/copy", {"sourcePath": uri(root / "src"), "destinationPath": uri(f"{link}/c{n}"),
                      "recursive": False, "sandbox": sandbox}),
+        ("fs/remove", {"path": uri(f"{link}/secret"), "recursive": False, "force": True,
+                       "sandbox": sandbox}),
         ("fs/readFile", {"path": uri(f"{link}/secret"), "sandbox": sandbox}),
     ]
 

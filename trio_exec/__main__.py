@@ -21,8 +21,11 @@ import trio
 from trio_exec import __version__
 from trio_exec.config import STDIO_LISTEN, Config, ConfigError, parse_listen_url
 from trio_exec.process.cgroup import ContainmentError
+from trio_exec.process.limits import DEFAULT_MAX_PROCESSES_PER_SESSION, default_max_processes
 from trio_exec.proto.errors import os_error_text
-from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_REQUESTS
+from trio_exec.rpc.inflight import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_READ_PAUSE_REQUESTS
+from trio_exec.session.registry import DEFAULT_MAX_SESSIONS
+from trio_exec.ws.frontdoor import DEFAULT_MAX_CONNECTIONS
 
 EXIT_BAD_SETTING = 2
 EXIT_CANNOT_SERVE = 1
@@ -163,6 +166,30 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--process-pids-max", type=_count, default=None,
                        help="pids.max of each process's cgroup (needs a delegated cgroup v2 "
                             "subtree with the pids controller; default none)")
+    limits = serve.add_argument_group(
+        "limits", "each refusal names its limit and value; other clients are not affected")
+    limits.add_argument("--max-connections", type=_count, default=DEFAULT_MAX_CONNECTIONS,
+                        help="WebSocket connections at once; an upgrade beyond it gets HTTP 503 "
+                             "(default %(default)s)")
+    limits.add_argument("--max-sessions", type=_count, default=DEFAULT_MAX_SESSIONS,
+                        help="sessions, attached or parked; `initialize` beyond it is refused "
+                             "(default %(default)s)")
+    limits.add_argument("--max-processes-per-session", type=_count,
+                        default=DEFAULT_MAX_PROCESSES_PER_SESSION,
+                        help="running processes (started, not yet closed) of one session "
+                             "(default %(default)s)")
+    limits.add_argument("--max-processes", type=_count, default=None,
+                        help="running processes of all sessions together (default 1024, or a "
+                             f"fifth of the open-file limit if lower: {default_max_processes()} "
+                             "here)")
+    limits.add_argument("--max-pending-requests", type=_count,
+                        default=DEFAULT_MAX_PENDING_REQUESTS,
+                        help="requests of one connection not yet answered, long-polls included; "
+                             "one beyond it is answered at once with an error (default "
+                             "%(default)s; keep it above --read-pause-requests)")
+    limits.add_argument("--max-retained-bytes", type=_size, default="256MiB",
+                        help="process output kept for reading, all processes together; the "
+                             "oldest closed processes' output is dropped first (default 256MiB)")
     serve.add_argument("--log-level", type=_log_level, default="WARNING",
                        help=f"one of {', '.join(LOG_LEVELS)} (default WARNING)")
     serve.set_defaults(run=_serve)
@@ -208,6 +235,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
         read_pause_bytes=args.read_pause_bytes,
         process_memory_max=args.process_memory_max,
         process_pids_max=args.process_pids_max,
+        max_connections=args.max_connections,
+        max_sessions=args.max_sessions,
+        max_processes_per_session=args.max_processes_per_session,
+        max_processes=args.max_processes or default_max_processes(),
+        max_pending_requests=args.max_pending_requests,
+        max_retained_bytes=args.max_retained_bytes,
     )
 
 

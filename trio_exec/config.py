@@ -11,8 +11,16 @@ import re
 
 import attrs
 
+from trio_exec.process.limits import DEFAULT_MAX_PROCESSES_PER_SESSION, default_max_processes
+from trio_exec.process.retention import DEFAULT_MAX_RETAINED_BYTES
 from trio_exec.proto.codec import DEFAULT_MAX_MESSAGE_SIZE
-from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_BYTES, DEFAULT_READ_PAUSE_REQUESTS
+from trio_exec.rpc.inflight import (
+    DEFAULT_MAX_PENDING_REQUESTS,
+    DEFAULT_READ_PAUSE_BYTES,
+    DEFAULT_READ_PAUSE_REQUESTS,
+)
+from trio_exec.session.registry import DEFAULT_MAX_SESSIONS
+from trio_exec.ws.frontdoor import DEFAULT_MAX_CONNECTIONS
 
 
 class ConfigError(ValueError):
@@ -113,6 +121,19 @@ class Config:
     process_memory_max: int | None = None
     #: Per-process `pids.max` (needs a delegated cgroup with the pids controller).
     process_pids_max: int | None = None
+
+    #: WebSocket connections served at once; an upgrade beyond it answers HTTP 503.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: Sessions, attached or parked; an `initialize` that would create one more is refused.
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    #: Live processes (started, not yet closed) of one session.
+    max_processes_per_session: int = DEFAULT_MAX_PROCESSES_PER_SESSION
+    #: Live processes of every session together (default: 1024, or a fifth of RLIMIT_NOFILE).
+    max_processes: int = attrs.field(factory=default_max_processes)
+    #: Requests of one connection read and not yet answered, long-polls included.
+    max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
+    #: Bytes of process output retained in total, across every process of every session.
+    max_retained_bytes: int = DEFAULT_MAX_RETAINED_BYTES
 
     def __attrs_post_init__(self) -> None:
         check_tls_and_auth(self)

@@ -38,6 +38,9 @@ from trio_exec.fs.local import LocalFilesystem
 from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
 from trio_exec.process import cgroup
+from trio_exec.process.daemonenv import inheritable_environment
+from trio_exec.process.limits import ProcessQuota
+from trio_exec.process.retention import RetentionBudget
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.connection import (
     CLOSE_TIMEOUT,
@@ -51,9 +54,15 @@ from trio_exec.ws.auth import (
     BearerAuth,
     parse_token_sha256,
     read_token_file,
+    read_token_text,
     token_digest,
 )
-from trio_exec.ws.frontdoor import FrontDoorConfig, accept_websocket, send_missing_close
+from trio_exec.ws.frontdoor import (
+    ConnectionSlots,
+    FrontDoorConfig,
+    accept_websocket,
+    send_missing_close,
+)
 from trio_exec.ws.tls import ServerTLS, TLSSettingError
 
 log = logging.getLogger(__name__)
@@ -108,16 +117,31 @@ class Daemon:
                      detection.containment.root)
         else:
             log.info("containment off (%s): teardown kills process groups only", detection.reason)
-        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention,
-                                        containment=detection.containment)
+        config = self.config
+        quota = ProcessQuota(
+            per_session=config.max_processes_per_session,
+            total=config.max_processes,
+            budget=RetentionBudget(config.max_retained_bytes),
+            inheritable_env=inheritable_environment(os.environ, _token_texts(config)),
+        )
+        self.registry = SessionRegistry(
+            ttl=config.session_ttl,
+            retention=config.retention,
+            max_sessions=config.max_sessions,
+            quota=quota,
+            containment=detection.containment,
+        )
         self._front = FrontDoorConfig(
-            max_message_size=self.config.max_message_size, auth=self._auth
+            max_message_size=config.max_message_size,
+            auth=self._auth,
+            slots=ConnectionSlots(config.max_connections),
         )
         self._conn_config = ConnectionConfig(
-            ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_timeout,
-            read_pause_requests=self.config.read_pause_requests,
-            read_pause_bytes=self.config.read_pause_bytes,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            read_pause_requests=config.read_pause_requests,
+            read_pause_bytes=config.read_pause_bytes,
+            max_pending_requests=config.max_pending_requests,
         )
 
     def stop(self) -> None:
@@ -222,10 +246,15 @@ class Daemon:
                         self._handshakes.discard(handshake)
                     if upgraded is not None and self.stopping:
                         # upgraded just as the shutdown went by: a Close, not a session
+                        upgraded.release()
                         with trio.move_on_after(CLOSE_TIMEOUT):
                             await upgraded.ws.aclose(1001, "server shutting down")
                     elif upgraded is not None:
-                        await self.serve_connection(websocket_stream(upgraded.ws, upgraded.frames))
+                        try:
+                            await self.serve_connection(
+                                websocket_stream(upgraded.ws, upgraded.frames))
+                        finally:
+                            upgraded.release()
                         if not upgraded.frames.torn:  # never a Close inside a torn frame
                             await send_missing_close(upgraded.ws, stream)
                 finally:
@@ -257,6 +286,16 @@ class Daemon:
         """The second signal: SIGKILL every process group the daemon started, synchronously."""
         for session in self.registry.sessions():
             session.processes.kill_every_group()
+
+
+def _token_texts(config: Config) -> list[str]:
+    """The token as text, where the daemon has it (not with `--auth-token-sha256`): children
+    never inherit a variable that holds it (`process/daemonenv.py`)."""
+    if config.auth_token is not None:
+        return [config.auth_token]
+    if config.auth_token_file is not None:
+        return [read_token_text(config.auth_token_file)]
+    return []
 
 
 def bearer_auth(config: Config) -> BearerAuth | None:

@@ -48,7 +48,6 @@ process group is SIGKILLed and the child reaped under a shield, and its fds are 
 from __future__ import annotations
 
 import logging
-import math
 import signal as signals
 from collections.abc import Callable
 
@@ -60,6 +59,7 @@ from trio_exec.process.cgroup import ProcessCgroup
 from trio_exec.process.events import Emit, ProcessClosed, ProcessExited, ProcessOutput, ProcessRead
 from trio_exec.process.outputlog import NextSeqRule, OutputLog
 from trio_exec.process.spawn import Spawned, set_window_size
+from trio_exec.process.waiters import SeqWaiters
 from trio_exec.proto.dialect import Dialect
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,8 @@ def parse_signal(name: str) -> signals.Signals | None:
 @attrs.define(eq=False)
 class ManagedProcess:
     """Invariants: `exit_code`/`signal_name` are set exactly when the log has an exit event;
-    only `_record` appends to `log`; `_changed` is replaced after every event so a waiter
-    that took the old one is woken."""
+    only `_record` appends to `log`; after every event `_waiters` wakes exactly the long-polls
+    it satisfies (`waiters.py`)."""
 
     process_id: str
     argv: list[str]
@@ -141,9 +141,11 @@ class ManagedProcess:
     #: Whether the child runs confined (0.169 `sandbox`): decides `sandboxDenied`.
     sandboxed: bool = False
     log: OutputLog = attrs.field(factory=OutputLog)
+    #: Called once the close event is recorded (the table's count of live processes).
+    on_close: Callable[[ManagedProcess], None] | None = None
     exit_code: int | None = None
     signal_name: str | None = None
-    _changed: trio.Event = attrs.field(factory=trio.Event)
+    _waiters: SeqWaiters = attrs.field(factory=SeqWaiters)
     _published: trio.Event = attrs.field(factory=trio.Event)
     _record_lock: trio.Lock = attrs.field(factory=trio.Lock)
     _stdin_lock: trio.Lock = attrs.field(factory=trio.Lock)
@@ -267,6 +269,8 @@ class ManagedProcess:
         async with self._record_lock:
             seq = self.log.record_close()
             self._wake()
+            if self.on_close is not None:
+                self.on_close(self)
             await self._emit(ProcessClosed(process_id=self.process_id, seq=seq))
 
     async def _kill_and_reap(self) -> None:
@@ -290,8 +294,10 @@ class ManagedProcess:
                 self._group_killed.set()
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        if self.log.closed:
+            self._waiters.wake_all()
+        else:
+            self._waiters.wake(self.log.last_seq)
 
     # --- operations ----------------------------------------------------------------------
 
@@ -300,15 +306,9 @@ class ManagedProcess:
     ) -> ProcessRead:
         """The log after `after_seq`, with the process's state. Cancellation: a cancelled
         long-poll leaves no trace."""
-        deadline = trio.current_time() + wait_ms / 1000 if wait_ms else -math.inf
-        while not (
-            self.log.has_event_after(after_seq)
-            or self.log.closed
-            or trio.current_time() >= deadline
-        ):
-            changed = self._changed
-            with trio.move_on_at(deadline):
-                await changed.wait()
+        if wait_ms and not (self.log.has_event_after(after_seq) or self.log.closed):
+            with trio.move_on_after(wait_ms / 1000):
+                await self._waiters.wait_past(after_seq)
         rule = (NextSeqRule.UNALLOCATED_UNLESS_LIMITED if self.is_v0169
                 else NextSeqRule.AFTER_LAST_CHUNK)
         view = self.log.read(after_seq, max_bytes, rule)

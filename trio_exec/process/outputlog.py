@@ -5,6 +5,9 @@ Rules:
   event; every event takes exactly one number, in the order it is recorded.
 - At most `limit` bytes of output are retained; older chunks are dropped whole from the front.
   The exit and close events are never dropped.
+- With a `budget` (`retention.py`), the log also draws on the daemon-wide budget: it charges
+  what it retains, gives back what it drops, and the budget may make it drop more (any chunk,
+  the newest too); `discard()` leaves the budget when the process is forgotten.
 - `read(after_seq, max_bytes, rule)` follows the references: retained chunks with
   seq > after_seq in ascending order; never split; the first is always returned; more are added
   while the total stays within `max_bytes`. When chunks the caller asked for were dropped, the
@@ -21,6 +24,8 @@ import enum
 from collections import deque
 
 import attrs
+
+from trio_exec.process.retention import RetentionBudget
 
 DEFAULT_RETAINED_BYTES = 1024 * 1024
 
@@ -62,6 +67,11 @@ class OutputLog:
     _dropped_through: int = 0  # highest output seq dropped by the cap (0: none)
     exit_seq: int | None = None
     close_seq: int | None = None
+    budget: RetentionBudget | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.budget is not None:
+            self.budget.opened(self)
 
     @property
     def next_seq(self) -> int:
@@ -95,10 +105,25 @@ class OutputLog:
         self._chunks.append(chunk)
         self._retained += len(data)
         while self._retained > self.limit and len(self._chunks) > 1:
-            dropped = self._chunks.popleft()
-            self._retained -= len(dropped.data)
-            self._dropped_through = dropped.seq
+            self.drop_oldest()
+        if self.budget is not None:
+            self.budget.charge(len(data))
         return chunk
+
+    def drop_oldest(self) -> None:
+        """Drop the oldest retained chunk (a read asking for it is told of the gap)."""
+        dropped = self._chunks.popleft()
+        self._retained -= len(dropped.data)
+        self._dropped_through = dropped.seq
+        if self.budget is not None:
+            self.budget.release(len(dropped.data))
+
+    def discard(self) -> None:
+        """The process is forgotten: its retained output leaves the budget."""
+        if self.budget is not None:
+            self.budget.release(self._retained)
+            self.budget.discard(self)
+            self.budget = None
 
     def record_exit(self) -> int:
         if self.exited:
@@ -110,6 +135,8 @@ class OutputLog:
         if self.closed:
             raise ValueError("close recorded twice")
         self.close_seq = self._allocate()
+        if self.budget is not None:
+            self.budget.closed(self)
         return self.close_seq
 
     def has_event_after(self, after_seq: int) -> bool:

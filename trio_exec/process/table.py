@@ -11,6 +11,10 @@ Rules:
 - With containment (`cgroup.py`) each child is spawned into a cgroup of its own, made here
   before the spawn; a cgroup that cannot be made fails the start (nothing runs uncontained)
   and a failed spawn leaves no cgroup.
+- Limits (`limits.py`): a start beyond the session's or the daemon's count of live processes
+  is refused before anything is spawned; a process stops counting at its close or when its
+  supervision ends. Every output log draws on the daemon's retention budget and leaves it
+  when the process is forgotten or its supervision ends.
 
 Test event: `_for_testing_registered` is set when a process enters the table, then replaced by
 a fresh one (a waiter holds the one it took before the start).
@@ -25,7 +29,9 @@ import trio
 
 from trio_exec.process.cgroup import Containment, ProcessCgroup
 from trio_exec.process.events import Emit
+from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
+from trio_exec.process.outputlog import OutputLog
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto import errors
 from trio_exec.proto.dialect import Dialect
@@ -35,14 +41,19 @@ DEFAULT_RETENTION = 30.0
 
 @attrs.define(eq=False)
 class ProcessTable:
-    """Invariant: a key maps to a `trio.Event` exactly while its start is in flight."""
+    """Invariants: a key maps to a `trio.Event` exactly while its start is in flight;
+    `_live` counts the starts in flight and the processes in `_holding` (started, not yet
+    closed), and each of them is counted once in `quota.live` too."""
 
     _nursery: trio.Nursery
     _emit: Emit
     retention: float = DEFAULT_RETENTION
+    quota: ProcessQuota = attrs.field(factory=ProcessQuota)
     containment: Containment | None = None
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
+    _live: int = 0
+    _holding: set[ManagedProcess] = attrs.field(factory=set)
     _for_testing_registered: trio.Event = attrs.field(factory=trio.Event)
 
     async def start(
@@ -53,6 +64,7 @@ class ProcessTable:
         the OS text when the spawn fails."""
         if process_id in self._entries:
             raise errors.process_exists(process_id)
+        self._reserve()
         starting = trio.Event()
         self._entries[process_id] = starting
         cgroup: ProcessCgroup | None = None
@@ -62,6 +74,7 @@ class ProcessTable:
             spawned = await spawn(request, cgroup)
         except BaseException as exc:
             del self._entries[process_id]
+            self._unreserve()
             starting.set()
             if cgroup is not None:
                 with trio.CancelScope(shield=True):
@@ -85,7 +98,10 @@ class ProcessTable:
             dialect=dialect,
             sandboxed=request.confinement is not None,
             cgroup=cgroup,
+            log=OutputLog(budget=self.quota.budget),
+            on_close=self._release,
         )
+        self._holding.add(process)
         self._entries[process_id] = process
         starting.set()
         self._for_testing_registered.set()
@@ -112,6 +128,32 @@ class ProcessTable:
             await process.supervise(task_status=task_status)
         finally:
             self._supervised.discard(process)
+            self._release(process)
+            process.log.discard()
+
+    def _reserve(self) -> None:
+        """Count a start in, or refuse it by the session's or the daemon's limit."""
+        if self._live >= self.quota.per_session:
+            raise errors.limit_reached("process", self.quota.per_session, "per session")
+        if self.quota.live >= self.quota.total:
+            raise errors.limit_reached("process", self.quota.total, "in total")
+        self._live += 1
+        self.quota.live += 1
+
+    def _unreserve(self) -> None:
+        self._live -= 1
+        self.quota.live -= 1
+
+    def _release(self, process: ManagedProcess) -> None:
+        """`process` closed (or its supervision ended): it no longer counts as live."""
+        if process in self._holding:
+            self._holding.discard(process)
+            self._unreserve()
+
+    @property
+    def live(self) -> int:
+        """Live processes of this session: starts in flight and processes not yet closed."""
+        return self._live
 
     def kill_every_group(self) -> None:
         """SIGKILL the group of every supervised process now (the daemon's second signal)."""
@@ -138,3 +180,4 @@ class ProcessTable:
     def _forget(self, process: ManagedProcess) -> None:
         if self._entries.get(process.process_id) is process:
             del self._entries[process.process_id]
+        process.log.discard()

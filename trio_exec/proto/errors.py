@@ -188,3 +188,11 @@ def from_os_error(err: OSError) -> RpcError:
     if err.errno == errno_codes.ENOENT:
         return NotFound(text)
     return InternalError(text)
+
+
+def limit_reached(limit: str, value: int, scope: str) -> InternalError:
+    """A refusal by one of the daemon's limits (`process limit reached: 256 per session`).
+
+    -32603, as the reference answers a spawn the OS refused for want of resources: the request
+    is valid and may succeed later; -32600 would tell the client its request was wrong."""
+    return InternalError(f"{limit} limit reached: {value} {scope}")

@@ -6,7 +6,9 @@ peer's writer is the only task that writes; everyone else (responses, the sessio
 notifications) puts encoded messages into its outbox (`sink`). The reader never waits for a
 request: each one runs as its own task, so a long-poll never delays another request. It waits
 for room instead: at the in-flight bounds (requests not yet answered, reply bytes not yet
-written; `inflight.py`) it stops reading the stream until the writer has caught up.
+written; `inflight.py`) it stops reading the stream until the writer has caught up. A request
+beyond the pending limit (`inflight.py`: long-polls included) is answered at once with the
+limit's error, not run.
 
 The stream is a WebSocket (`WebSocketStream`: the daemon's own frame writer, `ws/frames.py`)
 or the lines of stdin and stdout (`jsonrpc/lines.py`, `serve --listen stdio`).
@@ -39,10 +41,13 @@ from trio_exec.proto import codec, errors
 from trio_exec.rpc import dispatch
 from trio_exec.rpc.context import CallContext, ConnectionState
 from trio_exec.rpc.inflight import (
+    DEFAULT_MAX_PENDING_REQUESTS,
     DEFAULT_READ_PAUSE_BYTES,
     DEFAULT_READ_PAUSE_REQUESTS,
     InFlight,
     Reply,
+    Slot,
+    is_long_poll,
 )
 from trio_exec.session.registry import SessionRegistry
 from trio_exec.session.session import Attachment
@@ -68,6 +73,8 @@ class ConnectionConfig:
     read_pause_requests: int = DEFAULT_READ_PAUSE_REQUESTS
     #: Bytes of replies queued but not yet written at which reading the socket pauses.
     read_pause_bytes: int = DEFAULT_READ_PAUSE_BYTES
+    #: Requests read and not yet answered (long-polls included) beyond which one is refused.
+    max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
 
 
 @attrs.define(eq=False)
@@ -104,7 +111,11 @@ class Connection:
     _close_reason: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        self._in_flight = InFlight(self.config.read_pause_requests, self.config.read_pause_bytes)
+        self._in_flight = InFlight(
+            self.config.read_pause_requests,
+            self.config.read_pause_bytes,
+            self.config.max_pending_requests,
+        )
         self._peer = Peer(
             self.stream,
             self.label,
@@ -148,9 +159,9 @@ class Connection:
 
     def _on_request(self, request: codec.Request) -> None:
         assert self._nursery is not None and self._state is not None
-        self._in_flight.request_read()
+        slot = self._in_flight.request_read(long_poll=is_long_poll(request.method, request.params))
         self._running += 1
-        self._nursery.start_soon(self._run_request, self._state, request)
+        self._nursery.start_soon(self._run_request, self._state, request, slot)
 
     def _on_notification(self, notification: codec.Notification) -> None:
         assert self._state is not None
@@ -164,16 +175,25 @@ class Connection:
         if isinstance(item, Reply):
             self._in_flight.written(item)
 
-    async def _run_request(self, state: ConnectionState, request: codec.Request) -> None:
+    async def _run_request(
+        self, state: ConnectionState, request: codec.Request, slot: Slot
+    ) -> None:
         ctx = CallContext(state)
         reply = None
         queued = False
         try:
-            reply = self._in_flight.reply_queued(await self._reply_for(ctx, request))
+            if slot.admitted:
+                payload = await self._reply_for(ctx, request)
+            else:
+                limit = self.config.max_pending_requests
+                payload = codec.encode_error(
+                    request.id, errors.limit_reached("pending request", limit, "per connection")
+                )
+            reply = self._in_flight.reply_queued(slot, payload)
             queued = await self._send(reply)
         finally:
             if not queued:
-                self._in_flight.dropped(reply)
+                self._in_flight.dropped(slot, reply)
             ctx.run_after_reply()
             self._running -= 1
             if self._running == 0:

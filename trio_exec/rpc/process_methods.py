@@ -8,8 +8,8 @@ the attachment's guard, so a takeover answers it `session has been resumed by an
 connection`.
 
 0.169 (`proto/dialect.py`): a process started by a 0.169-dialect request remembers it; its
-`envPolicy` builds the environment from the daemon's own (`process/envpolicy.py`; without one `env` is
-the whole environment, in both dialects); `metadata` is checked and otherwise informational;
+`envPolicy` builds the environment from the daemon's own without its secrets (`process/envpolicy.py`,
+`process/daemonenv.py`; without one `env` is the whole environment, in both dialects); `metadata` is checked and otherwise informational;
 the network members are accepted (trio-exec runs no network proxy). A `sandbox` context that
 restricts the filesystem or the network confines the child (`confine.py`: Landlock, seccomp,
 read-only binds) and the result says `sandboxType: "linuxSeccomp"`, as the reference's does;
@@ -20,7 +20,6 @@ a child is never run unconfined when confinement was asked for. Otherwise 0.169 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import trio
@@ -53,7 +52,9 @@ async def start(ctx: CallContext, params: m.ProcessStartParams) -> m.ProcessStar
             raise errors.cannot_confine(str(exc)) from None
     env = params.env
     if params.env_policy is not None:
-        env = build_environment(params.env_policy, params.env, os.environ)
+        env = build_environment(
+            params.env_policy, params.env, ctx.session.processes.quota.inheritable_env
+        )
     size = params.size
     request = SpawnRequest(
         argv=params.argv,

@@ -1,7 +1,11 @@
 """The session registry: the only map of live sessions, in a nursery that outlives connections.
 
 Rules:
-- Session ids are random UUID v4 (the only secret protecting a session without auth).
+- Session ids are random UUID v4 from the operating system's CSPRNG (`secrets`; the only
+  secret protecting a session without auth). Logs name a session by its label, the first 8
+  hex digits (`sess-3f2a1b9c`), never by its full id.
+- At most `max_sessions` sessions exist, attached or parked: an `initialize` that would create
+  one more is refused with -32603 `session limit reached: N sessions` (a resume is not).
 - `resume()` applies the TTL rule (`Session.is_expired`) at resume time: a session found too
   late is expired on the spot and reported unknown, so the teardown wins at the boundary.
 - A session leaves the map when its task ends (expiry or shutdown), never earlier.
@@ -12,16 +16,25 @@ Cancellation: cancelling `run` ends every session, killing and reaping their pro
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 
 import attrs
 import trio
 
 from trio_exec.process.cgroup import Containment
+from trio_exec.process.limits import ProcessQuota
 from trio_exec.proto import errors
 from trio_exec.session.session import Attachment, Session
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_SESSIONS = 1024
+
+
+def new_session_id() -> str:
+    """A random UUID v4 from the OS CSPRNG."""
+    return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
 
 
 @attrs.define(eq=False)
@@ -29,6 +42,8 @@ class SessionRegistry:
     ttl: float
     retention: float
     containment: Containment | None = None
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    quota: ProcessQuota = attrs.field(factory=ProcessQuota)
     _nursery: trio.Nursery | None = None
     _sessions: dict[str, Session] = attrs.field(factory=dict)
 
@@ -49,8 +64,12 @@ class SessionRegistry:
 
     async def create(self, attachment: Attachment) -> Session:
         assert self._nursery is not None, "registry not running"
-        session = Session(str(uuid.uuid4()), ttl=self.ttl, retention=self.retention,
-                          containment=self.containment)
+        if len(self._sessions) >= self.max_sessions:
+            raise errors.limit_reached("session", self.max_sessions, "sessions")
+        session = Session(
+            new_session_id(), ttl=self.ttl, retention=self.retention, quota=self.quota,
+            containment=self.containment,
+        )
         self._sessions[session.session_id] = session
         await self._nursery.start(self._run_session, session)
         session.attach(attachment)

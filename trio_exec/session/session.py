@@ -39,6 +39,7 @@ import trio
 from trio_exec.fs.watch import MissingChanged, MissingWatches
 from trio_exec.process.cgroup import Containment
 from trio_exec.process.events import ProcessEvent
+from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.table import ProcessTable
 
@@ -92,6 +93,8 @@ class Session:
     retention: float
     #: Whether (and where) each process gets a cgroup of its own (`process/cgroup.py`).
     containment: Containment | None = None
+    #: The daemon's process limits and retention budget, shared by every session.
+    quota: ProcessQuota = attrs.field(factory=ProcessQuota)
     _attachment: Attachment | None = None
     _detached_at: float | None = None
     _lifetime: trio.CancelScope = attrs.field(factory=trio.CancelScope)
@@ -130,8 +133,10 @@ class Session:
         try:
             with self._lifetime:
                 async with trio.open_nursery() as nursery:
-                    self._processes = ProcessTable(nursery, self.notify, retention=self.retention,
-                                                   containment=self.containment)
+                    self._processes = ProcessTable(
+                        nursery, self.notify, retention=self.retention, quota=self.quota,
+                        containment=self.containment,
+                    )
                     self._watches = MissingWatches(nursery, self.notify)
                     task_status.started()
                     await trio.sleep_forever()

@@ -51,6 +51,12 @@ def offered_token(header: str | None) -> str | None:
 
 def read_token_file(path: str, *, setting: str = "--auth-token-file") -> bytes:
     """The digest of the token in `path`. Raises `AuthSettingError` naming `setting`."""
+    return token_digest(read_token_text(path, setting=setting))
+
+
+def read_token_text(path: str, *, setting: str = "--auth-token-file") -> str:
+    """The token in `path` itself (for a caller that must recognise it, then forget it).
+    Raises `AuthSettingError` naming `setting`."""
     try:
         with open(path, encoding="utf-8") as handle:
             token = handle.read().strip()
@@ -61,7 +67,7 @@ def read_token_file(path: str, *, setting: str = "--auth-token-file") -> bytes:
         raise AuthSettingError(f"{setting} is empty")
     if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
         raise AuthSettingError(f"{setting} must hold {TOKEN_RULE}")
-    return token_digest(token)
+    return token
 
 
 def parse_token_sha256(text: str, *, setting: str = "--auth-token-sha256") -> bytes:

@@ -3,8 +3,10 @@
 Rule: the daemon reads the request head itself, so one port serves both plain HTTP and
 WebSocket: `GET /readyz` answers 200, a request that fails auth answers 401, any other
 non-upgrade request answers 426 (`HEAD` as `GET`, without the body); the token rules are
-`ws/auth.py`'s (a header given twice counts by its first value); an upgrade is handed to
-trio-websocket with the bytes already read replayed in front of the stream. Nothing a client
+`ws/auth.py`'s (a header given twice counts by its first value); an upgrade beyond the
+connection limit answers 503 naming the limit (`ConnectionSlots`; /readyz still answers); any
+other upgrade is handed to trio-websocket with the bytes already read replayed in front of the
+stream, holding a slot that the caller gives back (`Upgraded.release`) when it ends. Nothing a client
 sends here can raise out of `accept_websocket`: a bad head is answered 400 (or the socket
 closed) and `None` returned.
 """
@@ -33,12 +35,38 @@ MAX_HEAD_BYTES = 64 * 1024
 HEAD_TIMEOUT = 10.0
 
 
+#: Connections served at once (upgraded, not yet ended).
+DEFAULT_MAX_CONNECTIONS = 128
+
+
+@attrs.define(eq=False)
+class ConnectionSlots:
+    """The connection limit. Invariant: `in_use` counts the slots taken and not released."""
+
+    limit: int = DEFAULT_MAX_CONNECTIONS
+    in_use: int = 0
+
+    def take(self) -> bool:
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def release(self) -> None:
+        self.in_use -= 1
+
+
 @attrs.frozen
 class Upgraded:
-    """An accepted WebSocket and the stream under it (the writer sends its frames there)."""
+    """An accepted WebSocket and the stream under it (the writer sends its frames there).
+    It holds a connection slot: `release()` it once, when the connection has ended."""
 
     ws: trio_websocket.WebSocketConnection
     frames: FrameStream
+    slots: ConnectionSlots
+
+    def release(self) -> None:
+        self.slots.release()
 
 
 @attrs.frozen
@@ -57,6 +85,7 @@ class FrontDoorConfig:
     max_message_size: int
     #: The token the upgrade must carry; None serves without one.
     auth: BearerAuth | None = None
+    slots: ConnectionSlots = attrs.field(factory=ConnectionSlots)
 
 
 def _response(
@@ -132,15 +161,28 @@ async def accept_websocket(
                 _response(401, "Unauthorized", b"unauthorized\n", "www-authenticate: Bearer\r\n"),
             )
             return None
-        frames = FrameStream(stream, raw)
-        request = await trio_websocket.wrap_server_stream(
-            nursery,
-            frames,
-            message_queue_size=16,
-            max_message_size=config.max_message_size,
-            receive_buffer_size=256 * 1024,
-        )
-        return Upgraded(await request.accept(), frames)
+        if not config.slots.take():
+            text = f"connection limit reached: {config.slots.limit} connections\n"
+            log.warning("refused an upgrade: %s", text.strip())
+            await _send_quietly(
+                stream, _response(503, "Service Unavailable", text.encode(), "retry-after: 1\r\n")
+            )
+            return None
+        upgraded = None
+        try:
+            frames = FrameStream(stream, raw)
+            request = await trio_websocket.wrap_server_stream(
+                nursery,
+                frames,
+                message_queue_size=16,
+                max_message_size=config.max_message_size,
+                receive_buffer_size=256 * 1024,
+            )
+            upgraded = Upgraded(await request.accept(), frames, config.slots)
+            return upgraded
+        finally:
+            if upgraded is None:
+                config.slots.release()
     log.info("peer sent no complete request head within %ss", HEAD_TIMEOUT)
     return None
 

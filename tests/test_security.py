@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import trio
-from daemon_harness import memory_link, running_daemon
+from support.daemon import in_memory_daemon
 from support.servers import TRIO_EXEC, launch
 from support.wsclient import WireClient, connect
 
@@ -42,14 +42,14 @@ def test_session_ids_do_not_follow_pythons_random() -> None:
 async def test_no_log_record_carries_a_full_session_id(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with trio.fail_after(20):
-        async with running_daemon(session_ttl=30.0) as daemon:
-            async with memory_link(daemon) as link:
+        async with in_memory_daemon(session_ttl=30.0) as daemon:
+            async with daemon.wire_link() as link:
                 sid = await link.client.handshake()
                 await link.client.start_ok("p", ["true"])
                 await link.drop()
-            async with memory_link(daemon) as link:
+            async with daemon.wire_link() as link:
                 await link.client.handshake(resumeSessionId=sid)
-            async with memory_link(daemon) as link:
+            async with daemon.wire_link() as link:
                 await link.client.initialize(resumeSessionId=str(uuid.uuid4()))
     assert sid[:8] in caplog.text  # the label is logged...
     assert sid not in caplog.text  # ...never the whole id
@@ -57,7 +57,7 @@ async def test_no_log_record_carries_a_full_session_id(caplog: pytest.LogCapture
 
 async def test_another_sessions_processes_are_unreachable() -> None:
     with trio.fail_after(20):
-        async with running_daemon() as daemon, memory_link(daemon) as a, memory_link(daemon) as b:
+        async with in_memory_daemon() as daemon, daemon.wire_link() as a, daemon.wire_link() as b:
                 await a.client.handshake()
                 await b.client.handshake()
                 await a.client.start_ok("mine", ["sleep", "600"], pipeStdin=True)

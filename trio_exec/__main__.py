@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NoReturn
 
 import trio
 
 from trio_exec import __version__
-from trio_exec.config import Config, ConfigError, parse_listen_url
+from trio_exec.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    Setting,
+    Settings,
+    default_text,
+    describe_changes,
+    resolve,
+)
 from trio_exec.proto.errors import os_error_text
-from trio_exec.rpc.inflight import DEFAULT_READ_PAUSE_REQUESTS
+
+log = logging.getLogger("trio_exec")
 
 EXIT_BAD_SETTING = 2
 EXIT_CANNOT_SERVE = 1
@@ -39,9 +49,6 @@ examples:
 
 `trio-exec COMMAND --help` lists the options of a command."""
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors as one line (`Error: argument --x: ...`), status 2."""
 
@@ -53,54 +60,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_SETTING, f"{self.error_prefix}{message}\n")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite, non-negative number: {text}")
-    return value
+def _flag_type(setting: Setting) -> Callable[[str], Any]:
+    """The setting's parser as an argparse type (its reason becomes argparse's one line)."""
 
+    def parse(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def _size(text: str) -> int:
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    lowered = text.strip().lower().removesuffix("ib").removesuffix("b")
-    factor = units.get(lowered[-1:], 1)
-    number = lowered[:-1] if lowered[-1:] in units else lowered
-    try:
-        value = int(float(number) * factor)
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(f"not a size: {text}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in LOG_LEVELS:
-        raise argparse.ArgumentTypeError(
-            f"unknown level `{text}`; expected one of {', '.join(LOG_LEVELS)}"
-        )
-    return level
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,30 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the exec-server daemon",
                                 description="Run the exec-server daemon; it prints its URL.")
-    serve.add_argument("--listen", default="ws://127.0.0.1:0",
-                       help="ws://HOST:PORT: an IP or a host name (every address it resolves "
-                       "to); port 0 picks a free one (default ws://127.0.0.1:0)")
-    serve.add_argument("--session-ttl", type=_seconds, default=30.0,
-                       help="seconds a disconnected session waits for a resume (default 30)")
-    serve.add_argument("--retention", type=_seconds, default=30.0,
-                       help="seconds a closed process stays readable (default 30)")
-    serve.add_argument("--ping-interval", type=_seconds, default=20.0,
-                       help="seconds between pings to the peer; 0 disables (default 20)")
-    serve.add_argument("--ping-timeout", type=_positive_seconds, default=20.0,
-                       help="seconds to wait for a pong before dropping the peer (default 20)")
-    serve.add_argument("--max-message-size", type=_size, default="64MiB",
-                       help="largest inbound message (default 64MiB)")
-    serve.add_argument("--auth-token-file", help="require `Authorization: Bearer <token>`")
-    serve.add_argument("--shutdown-grace", type=_seconds, default=10.0,
-                       help="seconds allowed for a graceful shutdown (default 10)")
-    serve.add_argument("--read-pause-requests", type=_count, default=DEFAULT_READ_PAUSE_REQUESTS,
-                       help="stop reading a connection while this many of its requests are in "
-                            "flight, running or with their reply not yet written (default %(default)s)")
-    serve.add_argument("--read-pause-bytes", type=_size, default="16MiB",
-                       help="stop reading a connection while this many bytes of its replies wait "
-                            "to be written (default 16MiB)")
-    serve.add_argument("--log-level", type=_log_level, default="WARNING",
-                       help=f"one of {', '.join(LOG_LEVELS)} (default WARNING)")
+    serve.add_argument("--config", metavar="PATH",
+                       help="a TOML file of these settings (keys as in brackets); flags win")
+    for setting in SETTINGS:  # default None: a flag not given leaves the file's value
+        serve.add_argument(setting.flag, dest=setting.name, type=_flag_type(setting),
+                           default=None, metavar=setting.metavar,
+                           help=f"{setting.help} (default {default_text(setting)}) "
+                                f"[{setting.key}]")
     serve.set_defaults(run=_serve)
 
 
@@ -164,49 +116,44 @@ def _add_tools(commands: Any) -> None:
     parser.set_defaults(run=tools_cli.run)
 
 
-def _token(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read --auth-token-file: {reason}") from None
-    if not token:
-        raise ConfigError("--auth-token-file is empty")
-    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
-        raise ConfigError("--auth-token-file must hold one token of printable ASCII, no spaces")
-    return token
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The layered settings: defaults, then `--config`, then the flags given."""
+    return resolve({s.name: getattr(args, s.name) for s in SETTINGS}, args.config)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return Config(
-        listen=parse_listen_url(args.listen),
-        session_ttl=args.session_ttl,
-        retention=args.retention,
-        ping_interval=args.ping_interval or None,
-        ping_timeout=args.ping_timeout,
-        max_message_size=args.max_message_size,
-        auth_token=_token(args.auth_token_file) if args.auth_token_file else None,
-        shutdown_grace=args.shutdown_grace,
-        read_pause_requests=args.read_pause_requests,
-        read_pause_bytes=args.read_pause_bytes,
-    )
+    return settings_from_args(args).config
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from trio_exec import logsetup
     from trio_exec.server import run_daemon
 
     try:
-        config = config_from_args(args)
+        settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTING
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logsetup.configure(settings["log_level"], settings["log_format"])
+    current = settings
+
+    def reload() -> Config:
+        """SIGHUP: the file and the token file read again, the flags still winning."""
+        nonlocal current
+        fresh = settings_from_args(args)
+        applied, deferred = describe_changes(current, fresh)
+        for change in applied:  # at the level in force until now
+            log.warning("reload: %s", change)
+        for change in deferred:
+            log.warning("reload: %s takes effect at the next start", change)
+        if not applied and not deferred:
+            log.warning("reload: nothing changed")
+        logsetup.set_level(fresh["log_level"])
+        current = fresh
+        return fresh.config
+
     try:
-        trio.run(run_daemon, config)
+        trio.run(partial(run_daemon, settings.config, reload=reload))
     except OSError as exc:  # ListenError's text names the address
         print(f"Error: {os_error_text(exc)}", file=sys.stderr)
         return EXIT_CANNOT_SERVE

@@ -18,12 +18,14 @@ import contextlib
 import logging
 import os
 import signal
+import time
+from collections.abc import Callable
 
 import attrs
 import trio
 
 from trio_exec import systemd
-from trio_exec.config import Config, ListenAddress
+from trio_exec.config import Config, ConfigError, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.listen import bound_address, open_listening
 from trio_exec.rpc import host_methods
@@ -55,14 +57,23 @@ class Daemon:
 
     def __attrs_post_init__(self) -> None:
         self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        self.reconfigure(self.config)
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply `config` live (a reload): the token, the message and read-pause limits and the
+        ping timers for connections accepted from now on; the TTL for sessions created from now
+        on; the retention for processes started from now on. The listen address is not changed."""
+        self.config = config
+        self.registry.ttl = config.session_ttl
+        self.registry.retention = config.retention
         self._front = FrontDoorConfig(
-            max_message_size=self.config.max_message_size, auth_token=self.config.auth_token
+            max_message_size=config.max_message_size, auth_token=config.auth_token
         )
         self._conn_config = ConnectionConfig(
-            ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_timeout,
-            read_pause_requests=self.config.read_pause_requests,
-            read_pause_bytes=self.config.read_pause_bytes,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            read_pause_requests=config.read_pause_requests,
+            read_pause_bytes=config.read_pause_bytes,
         )
 
     def stop(self) -> None:
@@ -174,13 +185,18 @@ async def serve(
     await daemon.run(listeners, task_status=task_status)
 
 
-async def run_daemon(config: Config) -> None:
-    """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications.
-    Raises `ListenError` when it cannot listen."""
+async def run_daemon(config: Config, *, reload: Callable[[], Config] | None = None) -> None:
+    """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications
+    (READY, STOPPING, RELOADING, and WATCHDOG at half the watchdog timeout). SIGHUP calls
+    `reload` and applies the settings it returns (`Daemon.reconfigure`); one it refuses with a
+    `ConfigError` is logged and the current settings stay. Raises `ListenError` when it cannot
+    listen."""
     listening = await open_listening(config)
+    watchdog_period = systemd.watchdog_period()
     notify_socket = systemd.scrub_environment()
     daemon = Daemon(config)
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    watched = (signal.SIGTERM, signal.SIGINT, *((signal.SIGHUP,) if reload else ()))
+    with trio.open_signal_receiver(*watched) as signals:
         async with trio.open_nursery() as nursery:
 
             async def run_then_stop_watching(
@@ -191,7 +207,9 @@ async def run_daemon(config: Config) -> None:
 
             async def watch_signals() -> None:
                 async for signum in signals:
-                    if not daemon.stopping:
+                    if signum == signal.SIGHUP and reload is not None:
+                        _reload(daemon, reload, notify_socket)
+                    elif not daemon.stopping:
                         log.info("signal %s: graceful shutdown", signal.Signals(signum).name)
                         systemd.notify(notify_socket, "STOPPING=1")
                         daemon.stop()
@@ -200,8 +218,24 @@ async def run_daemon(config: Config) -> None:
                         daemon.kill_everything_now()
                         os._exit(1)
 
+            async def feed_watchdog(period: float) -> None:
+                while True:
+                    systemd.notify(notify_socket, "WATCHDOG=1")
+                    await trio.sleep(period)
+
             nursery.start_soon(watch_signals)
             await nursery.start(run_then_stop_watching)
+            if watchdog_period is not None:
+                nursery.start_soon(feed_watchdog, watchdog_period)
             address = listening.address  # a --listen host name stays a name
             print(address.url, flush=True)
             systemd.notify(notify_socket, f"READY=1\nSTATUS=listening on {address.url}")
+
+
+def _reload(daemon: Daemon, reload: Callable[[], Config], notify_socket: str | None) -> None:
+    systemd.notify(notify_socket, f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+    try:
+        daemon.reconfigure(reload())
+    except ConfigError as exc:
+        log.error("reload refused, the current settings stay: %s", exc)
+    systemd.notify(notify_socket, "READY=1")

@@ -28,6 +28,7 @@ from trio_exec import systemd
 from trio_exec.config import Config, ConfigError, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.listen import bound_address, open_listening
+from trio_exec.metrics import DaemonMetrics
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.connection import CLOSE_TIMEOUT, Connection, ConnectionConfig
 from trio_exec.session.registry import SessionRegistry
@@ -51,12 +52,17 @@ class Daemon:
     #: One scope per peer still in the front door (HTTP head, WebSocket handshake).
     _handshakes: set[trio.CancelScope] = attrs.field(factory=set)
     _stop: trio.Event = attrs.field(factory=trio.Event)
+    #: This daemon's own metrics (`GET /metrics`).
+    metrics: DaemonMetrics = attrs.field(factory=DaemonMetrics)
 
     _front: FrontDoorConfig = attrs.field(init=False)
     _conn_config: ConnectionConfig = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.registry = SessionRegistry(ttl=self.config.session_ttl, retention=self.config.retention)
+        self.registry = SessionRegistry(
+            ttl=self.config.session_ttl, retention=self.config.retention, events=self.metrics
+        )
+        self.metrics.watch(self.registry)
         self.reconfigure(self.config)
 
     def reconfigure(self, config: Config) -> None:
@@ -67,7 +73,8 @@ class Daemon:
         self.registry.ttl = config.session_ttl
         self.registry.retention = config.retention
         self._front = FrontDoorConfig(
-            max_message_size=config.max_message_size, auth_token=config.auth_token
+            max_message_size=config.max_message_size, auth_token=config.auth_token,
+            routes={"/metrics": self.metrics.exposition},
         )
         self._conn_config = ConnectionConfig(
             ping_interval=config.ping_interval,
@@ -148,13 +155,17 @@ class Daemon:
                             await upgraded.ws.aclose(1001, "server shutting down")
                     elif upgraded is not None:
                         connection = Connection(
-                            upgraded.ws, upgraded.frames, self.registry, self.fs, self._conn_config
+                            upgraded.ws, upgraded.frames, self.registry, self.fs,
+                            self._conn_config, events=self.metrics,
                         )
                         self._connections.add(connection)
+                        self.metrics.connection_opened()
+                        log.info("%s connected from %s", connection.label, _peer(stream))
                         try:
                             await connection.serve()
                         finally:
                             self._connections.discard(connection)
+                            self.metrics.connection_closed()
                         if not upgraded.frames.torn:  # never a Close inside a torn frame
                             await send_missing_close(upgraded.ws, stream)
                 finally:
@@ -168,6 +179,15 @@ class Daemon:
         """The second signal: SIGKILL every process group the daemon started, synchronously."""
         for session in self.registry.sessions():
             session.processes.kill_every_group()
+
+
+def _peer(stream: trio.abc.Stream) -> str:
+    """The peer's address of a socket stream (`in-memory` for others)."""
+    try:
+        host, port, *_ = stream.socket.getpeername()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return "in-memory"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def open_listeners(config: Config) -> list[trio.SocketListener]:

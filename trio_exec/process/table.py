@@ -12,13 +12,19 @@ Rules:
 
 from __future__ import annotations
 
+import logging
+import os
+
 import attrs
 import trio
 
+from trio_exec.process.events import ProcessEvents
 from trio_exec.process.managed import ManagedProcess, Notify
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto import errors
 from trio_exec.proto.dialect import Dialect
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION = 30.0
 
@@ -30,6 +36,7 @@ class ProcessTable:
     _nursery: trio.Nursery
     _notify: Notify
     retention: float = DEFAULT_RETENTION
+    events: ProcessEvents = attrs.field(factory=ProcessEvents)
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
 
@@ -63,7 +70,12 @@ class ProcessTable:
             retention=self.retention,
             dialect=dialect,
             sandboxed=request.confinement is not None,
+            events=self.events,
         )
+        self.events.process_started()
+        log.info("%s started: pid %d, %s%s", process_id, spawned.pid,
+                 os.path.basename(request.argv[0]) if request.argv else "?",
+                 " (pty)" if request.tty else "")
         self._entries[process_id] = process
         starting.set()
         # Shielded: once spawned, the child must be supervised (killed and reaped at the end),

@@ -18,6 +18,7 @@ import attrs
 import trio
 
 from trio_exec.proto import errors
+from trio_exec.session.events import SessionEvents
 from trio_exec.session.session import Attachment, Session
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class SessionRegistry:
     ttl: float
     retention: float
+    events: SessionEvents = attrs.field(factory=SessionEvents)
     _nursery: trio.Nursery | None = None
     _sessions: dict[str, Session] = attrs.field(factory=dict)
 
@@ -47,10 +49,13 @@ class SessionRegistry:
 
     async def create(self, attachment: Attachment) -> Session:
         assert self._nursery is not None, "registry not running"
-        session = Session(str(uuid.uuid4()), ttl=self.ttl, retention=self.retention)
+        session = Session(
+            str(uuid.uuid4()), ttl=self.ttl, retention=self.retention, events=self.events
+        )
         self._sessions[session.session_id] = session
         await self._nursery.start(self._run_session, session)
         session.attach(attachment)
+        self.events.session_created()
         log.info("%s created for %s", session.label, attachment.connection_label)
         return session
 
@@ -62,6 +67,7 @@ class SessionRegistry:
             session.expire()
             raise errors.unknown_session(session_id)
         session.attach(attachment)
+        self.events.session_resumed()
         log.info("%s resumed by %s", session.label, attachment.connection_label)
         return session
 

@@ -33,6 +33,7 @@ from trio_exec.fs.watch import MissingWatches
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.table import ProcessTable
 from trio_exec.proto.codec import Encoded
+from trio_exec.session.events import SessionEvents
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Session:
     _expired: bool = False
     _processes: ProcessTable | None = None
     _watches: MissingWatches | None = None
+    events: SessionEvents = attrs.field(factory=SessionEvents)
 
     @property
     def label(self) -> str:
@@ -107,12 +109,15 @@ class Session:
         either way every process is killed and reaped before it returns."""
         with self._lifetime:
             async with trio.open_nursery() as nursery:
-                self._processes = ProcessTable(nursery, self.notify, retention=self.retention)
+                self._processes = ProcessTable(
+                    nursery, self.notify, retention=self.retention, events=self.events
+                )
                 self._watches = MissingWatches(nursery, self.notify)
                 task_status.started()
                 await trio.sleep_forever()
-        self._expired = True
-        log.info("%s ended", self.label)
+        self._expired = True  # reached only by the park deadline or `expire()`
+        self.events.session_expired()
+        log.info("%s expired: not resumed within %ss, its processes killed", self.label, self.ttl)
 
     # --- attachment ------------------------------------------------------------------------
 
@@ -129,6 +134,7 @@ class Session:
         self._detached_at = None
         self._lifetime.deadline = math.inf
         if previous is not None:
+            self.events.session_taken_over()
             log.info("%s taken over by %s", self.label, attachment.connection_label)
             previous.revoke()
 

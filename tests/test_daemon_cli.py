@@ -313,7 +313,9 @@ async def test_systemd_notify_ready_and_children_never_see_its_variables(tmp_pat
     notify_path = str(tmp_path / "notify")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(notify_path)
-        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1"}
+        # a watchdog meant for another process (WATCHDOG_PID): not fed, and still scrubbed
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1",
+               "WATCHDOG_PID": "1"}
         with daemon(env=env) as (proc, url):
             notify.settimeout(10)
             assert notify.recv(4096).startswith(b"READY=1")

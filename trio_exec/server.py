@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import attrs
@@ -37,6 +38,7 @@ from trio_exec.config import Config, ConfigError, ListenAddress
 from trio_exec.fs.local import LocalFilesystem
 from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
+from trio_exec.metrics import DaemonMetrics
 from trio_exec.process import cgroup
 from trio_exec.process.daemonenv import inheritable_environment
 from trio_exec.process.limits import ProcessQuota
@@ -87,6 +89,8 @@ class Daemon:
     #: One scope per peer still in the front door (HTTP head, WebSocket handshake).
     _handshakes: set[trio.CancelScope] = attrs.field(factory=set)
     _stop: trio.Event = attrs.field(factory=trio.Event)
+    #: This daemon's own metrics (`GET /metrics`).
+    metrics: DaemonMetrics = attrs.field(factory=DaemonMetrics)
 
     #: What SIGHUP re-reads, in order (see `reload`); components append to it.
     reloaders: list[Reloader] = attrs.field(factory=list)
@@ -95,6 +99,8 @@ class Daemon:
     _conn_config: ConnectionConfig = attrs.field(init=False)
     _auth: BearerAuth | None = attrs.field(init=False, default=None)
     _tls: ServerTLS | None = attrs.field(init=False, default=None)
+    #: The connection slots (`--max-connections`), kept across reloads.
+    _slots: ConnectionSlots = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         """Raises `ConfigError` for a token or certificate that cannot be used, and
@@ -130,11 +136,26 @@ class Daemon:
             max_sessions=config.max_sessions,
             quota=quota,
             containment=detection.containment,
+            events=self.metrics,
         )
+        self.metrics.watch(self.registry)
+        self._slots = ConnectionSlots(config.max_connections)
+        self.reconfigure(config)
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply `config` live (a reload): the message and read-pause limits, the pending-request
+        limit and the ping timers for connections accepted from now on; the TTL for sessions
+        created from now on; the retention for processes started from now on. The listen
+        address, the token (re-read from its file by `reload`), TLS, containment and the
+        process and session limits are not changed."""
+        self.config = config
+        self.registry.ttl = config.session_ttl
+        self.registry.retention = config.retention
         self._front = FrontDoorConfig(
             max_message_size=config.max_message_size,
             auth=self._auth,
-            slots=ConnectionSlots(config.max_connections),
+            slots=self._slots,
+            routes={"/metrics": self.metrics.exposition},
         )
         self._conn_config = ConnectionConfig(
             ping_interval=config.ping_interval,
@@ -163,7 +184,7 @@ class Daemon:
                 log.warning("reload: %s; keeping the current setting", exc)
                 continue
             if changed:
-                log.info("reload: %s", changed)
+                log.warning("reload: %s", changed)  # at the level of the other reload lines
         log.info("reload done")
 
     def _reload_token(self) -> str:
@@ -252,7 +273,7 @@ class Daemon:
                     elif upgraded is not None:
                         try:
                             await self.serve_connection(
-                                websocket_stream(upgraded.ws, upgraded.frames))
+                                websocket_stream(upgraded.ws, upgraded.frames), _peer(stream))
                         finally:
                             upgraded.release()
                         if not upgraded.frames.torn:  # never a Close inside a torn frame
@@ -266,14 +287,19 @@ class Daemon:
         except Exception:
             log.exception("connection handler failed")
 
-    async def serve_connection(self, stream: MessageStream) -> None:
+    async def serve_connection(self, stream: MessageStream, peer: str = "stdio") -> None:
         """Serve one connection over `stream` until it ends (its session is then parked)."""
-        connection = Connection(stream, self.registry, self.fs, self._conn_config)
+        connection = Connection(
+            stream, self.registry, self.fs, self._conn_config, events=self.metrics
+        )
         self._connections.add(connection)
+        self.metrics.connection_opened()
+        log.info("%s connected from %s", connection.label, peer)
         try:
             await connection.serve()
         finally:
             self._connections.discard(connection)
+            self.metrics.connection_closed()
 
     async def _secure(self, stream: trio.abc.Stream) -> trio.abc.Stream | None:
         """`stream` itself without TLS; with TLS, `stream` after a successful handshake, or
@@ -334,12 +360,16 @@ async def serve(
     await daemon.run(listeners, task_status=task_status)
 
 
-async def run_daemon(config: Config) -> None:
+async def run_daemon(config: Config, *, reload: Callable[[], Config] | None = None) -> None:
     """The CLI's daemon: `serve` plus signal handling, the URL on stdout, systemd notifications.
-    SIGHUP reloads (`Daemon.reload`). Raises `ListenError` when it cannot listen, `ConfigError`
+    SIGHUP re-reads the token and certificate files (`Daemon.reload`) and, given `reload`, the
+    settings it returns (`Daemon.reconfigure`; one it refuses with a `ConfigError` is logged and
+    the current settings stay); READY, STOPPING, RELOADING and WATCHDOG (at half the watchdog
+    timeout) go to systemd. Raises `ListenError` when it cannot listen, `ConfigError`
     for a setting that cannot work (a token, a certificate, an exposed address without a token)."""
     daemon = Daemon(config)
     listening = await open_listening(config)
+    watchdog_period = systemd.watchdog_period()
     notify_socket = systemd.scrub_environment()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
@@ -354,7 +384,7 @@ async def run_daemon(config: Config) -> None:
                 async for signum in signals:
                     if signum == signal.SIGHUP:
                         if not daemon.stopping:
-                            daemon.reload()
+                            _reload(daemon, reload, notify_socket)
                     elif not daemon.stopping:
                         log.info("signal %s: graceful shutdown", signal.Signals(signum).name)
                         systemd.notify(notify_socket, "STOPPING=1")
@@ -364,8 +394,28 @@ async def run_daemon(config: Config) -> None:
                         daemon.kill_everything_now()
                         os._exit(1)
 
+            async def feed_watchdog(period: float) -> None:
+                while True:
+                    systemd.notify(notify_socket, "WATCHDOG=1")
+                    await trio.sleep(period)
+
             nursery.start_soon(watch_signals)
             await nursery.start(run_then_stop_watching)
+            if watchdog_period is not None:
+                nursery.start_soon(feed_watchdog, watchdog_period)
             address = listening.address  # a --listen host name stays a name
             print(address.url, flush=True)
             systemd.notify(notify_socket, f"READY=1\nSTATUS=listening on {address.url}")
+
+
+def _reload(
+    daemon: Daemon, reload: Callable[[], Config] | None, notify_socket: str | None
+) -> None:
+    systemd.notify(notify_socket, f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+    daemon.reload()  # the token and certificate files
+    if reload is not None:  # the settings (the config file, the flags still winning)
+        try:
+            daemon.reconfigure(reload())
+        except ConfigError as exc:
+            log.error("reload refused, the current settings stay: %s", exc)
+    systemd.notify(notify_socket, "READY=1")

@@ -57,6 +57,7 @@ import trio
 from trio_exec.process import group, usage
 from trio_exec.process.cgroup import ProcessCgroup
 from trio_exec.process.events import Emit, ProcessClosed, ProcessExited, ProcessOutput, ProcessRead
+from trio_exec.process.observer import EXIT_FAILURE, EXIT_SIGNAL, EXIT_SUCCESS, ProcessEvents
 from trio_exec.process.outputlog import NextSeqRule, OutputLog
 from trio_exec.process.spawn import Spawned, set_window_size
 from trio_exec.process.waiters import SeqWaiters
@@ -161,6 +162,9 @@ class ManagedProcess:
     cgroup: ProcessCgroup | None = None
     #: Test event: set once the leader exited and the `EXIT_DRAIN` wait for its pipes began.
     _for_testing_draining: trio.Event = attrs.field(factory=trio.Event)
+    events: ProcessEvents = attrs.field(factory=ProcessEvents)
+    #: When the child was spawned (trio clock), for the duration in the exit log line.
+    started_at: float = attrs.field(factory=trio.current_time)
 
     @property
     def is_v0169(self) -> bool:
@@ -202,6 +206,9 @@ class ManagedProcess:
             self._forget(self)
             await self._group_killed.wait()  # at once unless a job lingers
         finally:
+            if not self.log.exited:
+                log.info("%s killed at its session's end after %.3fs", self.process_id,
+                         trio.current_time() - self.started_at)
             with trio.CancelScope(shield=True):
                 await self._kill_and_reap()
                 if self.cgroup is not None:
@@ -232,8 +239,13 @@ class ManagedProcess:
             data = bytes(data)
             if self.sandboxed:
                 self._denials.feed(stream_name, data)
+            self.events.process_output(len(data))
             async with self._record_lock:
+                dropped_before = self.log.has_dropped
                 chunk = self.log.append_output(stream_name, data)
+                if self.log.has_dropped and not dropped_before:
+                    log.info("%s: output beyond %d bytes retained, the oldest dropped",
+                             self.process_id, self.log.limit)
                 self._wake()
                 await self._emit(ProcessOutput(process_id=self.process_id, chunk=chunk))
 
@@ -250,6 +262,12 @@ class ManagedProcess:
                 self.signal_name = signals.Signals(-returncode).name
             else:
                 self.exit_code = returncode
+            self.events.process_exited(
+                EXIT_SIGNAL if self.signal_name else EXIT_FAILURE if returncode else EXIT_SUCCESS
+            )
+            log.info("%s exited: %s after %.3fs", self.process_id,
+                     f"signal {self.signal_name}" if self.signal_name else f"code {returncode}",
+                     trio.current_time() - self.started_at)
             self.sandbox_denied = self.sandboxed and self._denials.denied(self.exit_code)
             seq = self.log.record_exit()
             self._wake()

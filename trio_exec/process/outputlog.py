@@ -93,6 +93,11 @@ class OutputLog:
     def retained_bytes(self) -> int:
         return self._retained
 
+    @property
+    def has_dropped(self) -> bool:
+        """Whether the cap has dropped output."""
+        return self._dropped_through > 0
+
     def _allocate(self) -> int:
         seq = self._next_seq
         self._next_seq += 1

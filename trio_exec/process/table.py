@@ -22,6 +22,7 @@ a fresh one (a waiter holds the one it took before the start).
 
 from __future__ import annotations
 
+import logging
 import os
 
 import attrs
@@ -31,10 +32,13 @@ from trio_exec.process.cgroup import Containment, ProcessCgroup
 from trio_exec.process.events import Emit
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
+from trio_exec.process.observer import ProcessEvents
 from trio_exec.process.outputlog import OutputLog
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
 from trio_exec.proto import errors
 from trio_exec.proto.dialect import Dialect
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION = 30.0
 
@@ -50,6 +54,7 @@ class ProcessTable:
     retention: float = DEFAULT_RETENTION
     quota: ProcessQuota = attrs.field(factory=ProcessQuota)
     containment: Containment | None = None
+    events: ProcessEvents = attrs.field(factory=ProcessEvents)
     _entries: dict[str, ManagedProcess | trio.Event] = attrs.field(factory=dict)
     _supervised: set[ManagedProcess] = attrs.field(factory=set)
     _live: int = 0
@@ -100,8 +105,13 @@ class ProcessTable:
             cgroup=cgroup,
             log=OutputLog(budget=self.quota.budget),
             on_close=self._release,
+            events=self.events,
         )
         self._holding.add(process)
+        self.events.process_started()
+        log.info("%s started: pid %d, %s%s", process_id, spawned.pid,
+                 os.path.basename(request.argv[0]) if request.argv else "?",
+                 " (pty)" if request.tty else "")
         self._entries[process_id] = process
         starting.set()
         self._for_testing_registered.set()

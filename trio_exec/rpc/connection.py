@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 
 import attrs
 import trio
@@ -40,6 +41,7 @@ from trio_exec.jsonrpc.websocket import WebSocketMessages
 from trio_exec.proto import codec, errors
 from trio_exec.rpc import dispatch
 from trio_exec.rpc.context import CallContext, ConnectionState
+from trio_exec.rpc.events import ConnectionEvents
 from trio_exec.rpc.inflight import (
     DEFAULT_MAX_PENDING_REQUESTS,
     DEFAULT_READ_PAUSE_BYTES,
@@ -59,6 +61,8 @@ SINK_CAPACITY = 64
 #: The writer joins queued frames into one write up to about this many bytes.
 BATCH_BYTES = 256 * 1024
 CLOSE_TIMEOUT = 2.0
+#: The Close code for a message over the size limit.
+MESSAGE_TOO_BIG = 1009
 TAKEOVER_FLUSH_TIMEOUT = 1.0
 TAKEOVER_CLOSE_CODE = 4000
 
@@ -101,6 +105,7 @@ class Connection:
     fs: LocalFilesystem
     config: ConnectionConfig
     label: str = attrs.field(factory=lambda: f"conn-{next(_labels)}")
+    events: ConnectionEvents = attrs.field(factory=ConnectionEvents)
     _running: int = 0  # request tasks not yet finished
     _in_flight: InFlight = attrs.field(init=False)
     _peer: Peer = attrs.field(init=False)
@@ -154,6 +159,9 @@ class Connection:
                 state.close()
             if state is not None and state.session is not None and state.attachment is not None:
                 state.session.detach(state.attachment)
+            if self._peer.close_code == MESSAGE_TOO_BIG:
+                self.events.message_too_big()
+                log.warning("%s: a message over the size limit, closed 1009", self.label)
             await self._peer.aclose(CLOSE_TIMEOUT, self._close_code, self._close_reason)
             log.info("%s ended", self.label)
 
@@ -205,13 +213,21 @@ class Connection:
     ) -> codec.Encoded:
         """The encoded response (the result object is released before the bytes travel on: a
         large `fs/readFile` result must not stay alive beside its encoding)."""
+        started = time.perf_counter()
         try:
-            return codec.encode_result(request.id, await dispatch.call(ctx, request.method, request.params))
+            encoded = codec.encode_result(
+                request.id, await dispatch.call(ctx, request.method, request.params)
+            )
         except errors.RpcError as exc:
+            self.events.request_done(request.method, exc.code, time.perf_counter() - started)
             return codec.encode_error(request.id, exc)
         except Exception:
             log.exception("%s: %s failed", self.label, request.method)
-            return codec.encode_error(request.id, errors.InternalError("internal error"))
+            failure = errors.InternalError("internal error")
+            self.events.request_done(request.method, failure.code, time.perf_counter() - started)
+            return codec.encode_error(request.id, failure)
+        self.events.request_done(request.method, None, time.perf_counter() - started)
+        return encoded
 
     async def _send(self, payload: codec.Encoded | Reply) -> bool:
         """Queue `payload` for the writer; False when the connection has ended."""

@@ -25,6 +25,7 @@ import trio
 from trio_exec.process.cgroup import Containment
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.proto import errors
+from trio_exec.session.events import SessionEvents
 from trio_exec.session.session import Attachment, Session
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class SessionRegistry:
     containment: Containment | None = None
     max_sessions: int = DEFAULT_MAX_SESSIONS
     quota: ProcessQuota = attrs.field(factory=ProcessQuota)
+    events: SessionEvents = attrs.field(factory=SessionEvents)
     _nursery: trio.Nursery | None = None
     _sessions: dict[str, Session] = attrs.field(factory=dict)
 
@@ -68,11 +70,12 @@ class SessionRegistry:
             raise errors.limit_reached("session", self.max_sessions, "sessions")
         session = Session(
             new_session_id(), ttl=self.ttl, retention=self.retention, quota=self.quota,
-            containment=self.containment,
+            containment=self.containment, events=self.events,
         )
         self._sessions[session.session_id] = session
         await self._nursery.start(self._run_session, session)
         session.attach(attachment)
+        self.events.session_created()
         log.info("%s created for %s", session.label, attachment.connection_label)
         return session
 
@@ -84,6 +87,7 @@ class SessionRegistry:
             session.expire()
             raise errors.unknown_session(session_id)
         session.attach(attachment)
+        self.events.session_resumed()
         log.info("%s resumed by %s", session.label, attachment.connection_label)
         return session
 

@@ -42,6 +42,7 @@ from trio_exec.process.events import ProcessEvent
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.table import ProcessTable
+from trio_exec.session.events import SessionEvents
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Session:
     _watches: MissingWatches | None = None
     _for_testing_parked: trio.Event = attrs.field(factory=trio.Event)
     _for_testing_ended: trio.Event = attrs.field(factory=trio.Event)
+    events: SessionEvents = attrs.field(factory=SessionEvents)
 
     @property
     def label(self) -> str:
@@ -135,13 +137,15 @@ class Session:
                 async with trio.open_nursery() as nursery:
                     self._processes = ProcessTable(
                         nursery, self.notify, retention=self.retention, quota=self.quota,
-                        containment=self.containment,
+                        containment=self.containment, events=self.events,
                     )
                     self._watches = MissingWatches(nursery, self.notify)
                     task_status.started()
                     await trio.sleep_forever()
-            self._expired = True
-            log.info("%s ended", self.label)
+            self._expired = True  # reached only by the park deadline or `expire()`
+            self.events.session_expired()
+            log.info("%s expired: not resumed within %ss, its processes killed", self.label,
+                     self.ttl)
         finally:
             self._for_testing_ended.set()
 
@@ -162,6 +166,7 @@ class Session:
         if self._for_testing_parked.is_set():
             self._for_testing_parked = trio.Event()
         if previous is not None:
+            self.events.session_taken_over()
             log.info("%s taken over by %s", self.label, attachment.connection_label)
             previous.revoke()
 

@@ -1,12 +1,14 @@
 """The HTTP front door of every accepted TCP connection.
 
 Rule: the daemon reads the request head itself, so one port serves both plain HTTP and
-WebSocket: `GET /readyz` answers 200, a request that fails auth answers 401, any other
-non-upgrade request answers 426 (`HEAD` as `GET`, without the body); the token rules are
-`ws/auth.py`'s (a header given twice counts by its first value); an upgrade beyond the
-connection limit answers 503 naming the limit (`ConnectionSlots`; /readyz still answers); any
-other upgrade is handed to trio-websocket with the bytes already read replayed in front of the
-stream, holding a slot that the caller gives back (`Upgraded.release`) when it ends. Nothing a client
+WebSocket: `GET /readyz` answers 200, a `GET` of one of the configured `routes` (`/metrics`)
+answers what its function returns (behind the token like an upgrade), a request that fails
+auth answers 401, any other non-upgrade request answers 426 (`HEAD` as `GET`, without the
+body); the token rules are `ws/auth.py`'s (a header given twice counts by its first value); an
+upgrade beyond the connection limit answers 503 naming the limit (`ConnectionSlots`; /readyz
+still answers); any other upgrade is handed to trio-websocket with the bytes already read
+replayed in front of the stream, holding a slot that the caller gives back
+(`Upgraded.release`) when it ends. Nothing a client
 sends here can raise out of `accept_websocket`: a bad head is answered 400 (or the socket
 closed) and `None` returned.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 
 import attrs
 import h11
@@ -80,19 +83,26 @@ class RequestHead:
         return "websocket" in self.headers.get("upgrade", "").lower()
 
 
+#: A plain-HTTP page: a function returning its body and content type.
+Route = Callable[[], tuple[bytes, str]]
+
+
 @attrs.frozen
 class FrontDoorConfig:
     max_message_size: int
     #: The token the upgrade must carry; None serves without one.
     auth: BearerAuth | None = None
     slots: ConnectionSlots = attrs.field(factory=ConnectionSlots)
+    #: Pages served to `GET`/`HEAD` by path, behind the token when there is one.
+    routes: Mapping[str, Route] = attrs.field(factory=dict)
 
 
 def _response(
-    status: int, reason: str, body: bytes, extra: str = "", *, without_body: bool = False
+    status: int, reason: str, body: bytes, extra: str = "", *, without_body: bool = False,
+    content_type: str = "text/plain; charset=utf-8",
 ) -> bytes:
     return (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
     ).encode() + (b"" if without_body else body)
 
@@ -141,8 +151,19 @@ async def accept_websocket(
         path = head.target.split("?", 1)[0]
         if not head.is_upgrade:
             bodiless = head.method == "HEAD"
+            route = config.routes.get(path) if head.method in ("GET", "HEAD") else None
             if head.method in ("GET", "HEAD") and path == "/readyz":
                 await _send_quietly(stream, _response(200, "OK", b"ready\n", without_body=bodiless))
+            elif route is not None and not authorized(head, config.auth):
+                await _send_quietly(stream, _response(
+                    401, "Unauthorized", b"unauthorized\n", "www-authenticate: Bearer\r\n",
+                    without_body=bodiless,
+                ))
+            elif route is not None:
+                body, content_type = route()
+                await _send_quietly(stream, _response(
+                    200, "OK", body, without_body=bodiless, content_type=content_type
+                ))
             else:
                 await _send_quietly(
                     stream,

@@ -147,6 +147,7 @@ class Session:
             log.info("%s expired: not resumed within %ss, its processes killed", self.label,
                      self.ttl)
         finally:
+            log.info("%s ended", self.label)  # by expiry, `expire()` or the daemon's end
             self._for_testing_ended.set()
 
     # --- attachment ------------------------------------------------------------------------

@@ -137,7 +137,7 @@ async def test_authorization_header_is_read_as_codex_reads_it(
         (["--auth-token-sha256", "z" * 64],
          "Error: --auth-token-sha256 must be the 64 hex digits of a SHA-256 digest"),
         (["--auth-token-sha256", DIGEST, "--auth-token-file", "/dev/null"],
-         "Error: argument --auth-token-file: not allowed with argument --auth-token-sha256"),
+         "Error: give the token either as --auth-token-file or --auth-token-sha256"),
     ],
 )
 def test_a_bad_token_digest_is_one_line_and_exit_2(flags: list[str], message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -43,8 +44,9 @@ def _imported_top_level_modules() -> set[str]:
 
 def test_every_imported_library_is_declared() -> None:
     distributions = importlib.metadata.packages_distributions()
-    imported = {
-        dist.lower() for module in _imported_top_level_modules() for dist in distributions[module]
+    imported = {  # names compared in their normal form (PEP 503: `prometheus_client` is `-`)
+        re.sub(r"[-_.]+", "-", dist).lower()
+        for module in _imported_top_level_modules() for dist in distributions[module]
     }
     assert imported <= set(REQUIREMENTS), imported - set(REQUIREMENTS)
 

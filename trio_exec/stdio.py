@@ -78,4 +78,8 @@ async def serve_stdio(config: Config, stdin_fd: int, stdout_fd: int) -> None:
 def run_stdio(config: Config) -> None:
     """The CLI's `serve --listen stdio` (blocking)."""
     stdin_fd, stdout_fd = take_stdio()
+    # The group SIGTERM codex sends with the end of stdin may arrive after the signal receiver
+    # has closed (the clean-up done, the interpreter exiting): ignored then too. Children are
+    # only spawned while the receiver's handler is in place, so none inherits the SIG_IGN.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     trio.run(serve_stdio, config, stdin_fd, stdout_fd)

@@ -1,4 +1,9 @@
-"""trio-exec vs. the reference exec-server (codex-cli 0.120.0): ``./scripts/bench --help``."""
+"""trio-exec vs. the codex exec-servers (0.120.0, 0.169.0, 0.171.0): ``./scripts/bench --help``.
+
+Every run gets a fresh server, every run is bounded by its scenario's timeout and the
+``--budget``, and every figure printed is a median over the repeats. Each trio-exec figure is
+shown with its ratio to each codex server in the run (immediate-ACK clients: their server cost).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,16 @@ from typing import Any
 import trio
 
 from . import scenarios as sc
-from .servers import REFERENCE, TRIO_EXEC, Server, ServerStartError, raise_nofile
+from .servers import (
+    REFERENCE,
+    REFERENCE_0169,
+    REFERENCE_0171,
+    TRIO_EXEC,
+    Server,
+    ServerStartError,
+    raise_nofile,
+    reference_binary_of,
+)
 from .wsclient import ConnectionLost, RpcError
 
 #: (column name, server kind, client forces immediate ACKs)
@@ -27,8 +41,31 @@ MODES: dict[str, tuple[str, bool]] = {
     "trio-exec+qa": (TRIO_EXEC, True),
     "reference": (REFERENCE, False),
     "ref+qa": (REFERENCE, True),
+    "ref169+qa": (REFERENCE_0169, True),
+    "ref171+qa": (REFERENCE_0171, True),
 }
-DEFAULT_MODES = ["trio-exec", "reference", "ref+qa"]
+#: The newer codex columns run by default only when their server is installed.
+OPTIONAL_MODES = ("ref169+qa", "ref171+qa")
+DEFAULT_MODES = ["trio-exec", "reference", "ref+qa", *OPTIONAL_MODES]
+#: Ratio columns, newest codex first: (column in the ratio's name, the modes it may use).
+RATIO_AGAINST = (("0.169", ("ref169+qa",)), ("0.171", ("ref171+qa",)),
+                 ("0.120", ("ref+qa", "reference")))
+
+
+def installed(mode: str) -> bool:
+    kind = MODES[mode][0]
+    return kind == TRIO_EXEC or reference_binary_of(kind).exists()
+
+
+def ratio_cols(modes: list[str]) -> list[tuple[str, str]]:
+    """[(codex version, mode)] that trio-exec's figures are divided by, newest first."""
+    out = []
+    for version, candidates in RATIO_AGAINST:
+        for m in candidates:
+            if m in modes:
+                out.append((version, m))
+                break
+    return out
 
 
 class Run:
@@ -50,7 +87,7 @@ async def run_once(scenario: sc.Scenario, mode: str, data_dir: Path) -> Run:
     kind, quickack = MODES[mode]
     t0 = time.perf_counter()
     notes: list[str] = []
-    server = Server(kind)  # blocking (well under a second); nothing else runs meanwhile
+    server = Server(kind, scenario.trio_exec_args if kind == TRIO_EXEC else ())  # blocking (well under a second); nothing else runs meanwhile
     cpu = sc.CpuMeter(server.pid)
     try:
         with trio.fail_after(scenario.timeout):
@@ -131,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     names = [s.name for s in sc.SCENARIOS]
     p = argparse.ArgumentParser(
         prog="scripts/bench",
-        description="Benchmark trio-exec against the reference exec-server (codex-cli 0.120.0). "
-        "Starts both servers itself (fresh ones for every run), runs each scenario against "
-        "both with the same client, and prints medians. Columns: trio-exec; the reference "
-        "with a plain client; the reference with a client forcing immediate ACKs "
-        "(TCP_QUICKACK, ref+qa: its real server cost, since it lacks TCP_NODELAY). "
-        "Ratios are trio-exec / ref+qa.",
+        description="Benchmark trio-exec against the codex exec-servers 0.120.0, 0.169.0 and "
+        "0.171.0. Starts every server itself (fresh ones for every run), runs each scenario "
+        "against each with the same client, and prints medians. Columns: trio-exec; the 0.120 "
+        "reference with a plain client; the references with a client forcing immediate ACKs "
+        "(TCP_QUICKACK, ref+qa, ref169+qa, ref171+qa: their real server cost, since they lack "
+        "TCP_NODELAY; the 0.169/0.171 columns run when installed). Ratios are trio-exec / "
+        "each immediate-ACK codex column.",
     )
     p.add_argument("--only", default="",
                    help=f"comma-separated scenarios (names or letters): {', '.join(names)}")
@@ -166,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     for m in modes:
         if m not in MODES:
             p.error(f"unknown mode {m!r}")
+    missing = [m for m in modes if m in OPTIONAL_MODES and not installed(m)]
+    if missing and args.modes == p.get_default("modes"):
+        modes = [m for m in modes if m not in missing]
+        print(f"bench: {', '.join(missing)} not installed; left out", file=sys.stderr)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
     plain_rep = args.repeat if args.plain_ref_repeat is None else args.plain_ref_repeat
@@ -231,7 +273,7 @@ async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, pla
     _print(f"# load average at start: {_loadavg()}")
     _print(f"# columns: {', '.join(modes)}; repeats {repeat} "
            f"(plain reference: {plain_rep}); figures are medians over repeats")
-    ref_col = "ref+qa" if "ref+qa" in modes else ("reference" if "reference" in modes else None)
+    ratios = ratio_cols(modes)
     results: dict[str, dict[str, list[Run]]] = {}
     with tempfile.TemporaryDirectory(prefix="trio-exec-bench-") as tmp:
         data_dir = Path(tmp)
@@ -264,14 +306,15 @@ async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, pla
                         )
                     extra = f"  [{'; '.join(run.notes)}]" if run.notes else ""
                     _print(f"   run {i + 1} {mode:<13} {run.seconds:6.1f}s  {desc}{extra}")
-            _print_scenario(scenario, runs, modes, ref_col)
-    _print_table(selected, results, modes, ref_col)
+            _print_scenario(scenario, runs, modes, ratios)
+    _print_table(selected, results, modes, ratios)
     total = time.perf_counter() - t_start
     _print(f"\n# total {total:.0f} s; load average at the end: {_loadavg()}")
     if json_out:
         doc = {
             "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "trio_exec": under_test, "repeat": repeat, "modes": modes, "ratio_against": ref_col,
+            "trio_exec": under_test, "repeat": repeat, "modes": modes,
+            "ratio_against": {v: m for v, m in ratios},
             "scenarios": {
                 s.name: {
                     "letter": s.letter, "title": s.title,
@@ -287,8 +330,15 @@ async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, pla
     return 0
 
 
+def _ratios(f: sc.Figure, meds: dict[str, Any], ratios: list[tuple[str, str]]) -> list[str]:
+    """trio-exec's median over each codex column's, in ``ratios`` order."""
+    if "trio-exec" not in meds:
+        return ["-" for _ in ratios]
+    return [ratio(f, meds["trio-exec"], meds[m]) for _, m in ratios]
+
+
 def _print_scenario(s: sc.Scenario, runs: dict[str, list[Run]], modes: list[str],
-                    ref_col: str | None) -> None:
+                    ratios: list[tuple[str, str]]) -> None:
     for mode in modes:
         for r in runs[mode]:
             if r.error:
@@ -298,16 +348,15 @@ def _print_scenario(s: sc.Scenario, runs: dict[str, list[Run]], modes: list[str]
         for m in modes:
             v, note = median_of(runs[m], f.key)
             parts.append(f"{m} {fmt(f, v)}" + (f" ({note})" if note else ""))
-        rt = "-"
-        if ref_col and "trio-exec" in modes:
-            rt = ratio(f, median_of(runs["trio-exec"], f.key)[0],
-                       median_of(runs[ref_col], f.key)[0])
-        _print(f"   {f.label} [{f.unit}]: " + " | ".join(parts) + f" | ratio {rt}")
+        meds = {m: median_of(runs[m], f.key)[0] for m in modes}
+        rts = [f"/{v} {r}" for (v, _), r in zip(ratios, _ratios(f, meds, ratios), strict=True)]
+        _print(f"   {f.label} [{f.unit}]: " + " | ".join(parts)
+               + (" | ratio " + ", ".join(rts) if rts else ""))
 
 
 def _print_table(selected: list[sc.Scenario], results: dict[str, dict[str, list[Run]]],
-                 modes: list[str], ref_col: str | None) -> None:
-    head = ["figure", "unit", *modes, f"trio/{ref_col}" if ref_col else "ratio"]
+                 modes: list[str], ratios: list[tuple[str, str]]) -> None:
+    head = ["figure", "unit", *modes, *(f"trio/{v}" for v, _ in ratios)]
     rows = []
     for s in selected:
         for f in s.figures:
@@ -317,10 +366,7 @@ def _print_table(selected: list[sc.Scenario], results: dict[str, dict[str, list[
             for m in modes:
                 v, note = meds[m]
                 row.append(fmt(f, v) + ("*" if note else ""))
-            if ref_col and "trio-exec" in modes:
-                row.append(ratio(f, meds["trio-exec"][0], meds[ref_col][0]))
-            else:
-                row.append("-")
+            row.extend(_ratios(f, {m: v for m, (v, _) in meds.items()}, ratios))
             rows.append(row)
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     _print("\n== summary (medians; ↓ lower is better, ↑ higher is better; * = some runs failed)")

@@ -1,4 +1,8 @@
-"""The benchmark scenarios. Every scenario runs unchanged against both servers.
+"""The benchmark scenarios. Every scenario runs unchanged against every server.
+
+The only per-server difference is the dialect's wire form (docs/protocol-dialects.md): the
+0.169 dialect (codex 0.169 and 0.171) takes ``file://`` URIs for paths and a ``writeId`` on
+``process/write``; :meth:`Ctx.path` and :meth:`Ctx.write_params` build those, nothing else does.
 
 A scenario is an async function taking a :class:`Ctx` and returning ``{figure key: value}``;
 a value is a float, or a short string (``"refused"``, ``"FAILED: …"``) for a figure that could
@@ -22,7 +26,7 @@ from typing import Any
 import pybase64
 import trio
 
-from .servers import REFERENCE, Server, cpu_seconds, rss_kib
+from .servers import REFERENCE, REFERENCES_0169_DIALECT, Server, cpu_seconds, rss_kib
 from .wsclient import Client, ConnectionLost, Pending, RpcError
 
 MiB = 1024 * 1024
@@ -53,10 +57,31 @@ class Ctx:
     data_dir: Path
     clients: list[Client] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    _write_ids: int = 0
 
     @property
     def is_reference(self) -> bool:
         return self.server.kind == REFERENCE
+
+    @property
+    def dialect169(self) -> bool:
+        """The server speaks the 0.169 dialect (URI paths, ``writeId``)."""
+        return self.server.kind in REFERENCES_0169_DIALECT
+
+    def path(self, path: str | Path) -> str:
+        """A path member in the server's dialect."""
+        return Path(path).as_uri() if self.dialect169 else str(path)
+
+    def start_params(self, pid: str, argv: list[str], *, tty: bool = False) -> dict[str, Any]:
+        return {"processId": pid, "argv": argv, "cwd": self.path("/tmp"), "env": ENV,
+                "tty": tty, "arg0": None}
+
+    def write_params(self, pid: str, data: bytes) -> dict[str, Any]:
+        params = {"processId": pid, "chunk": pybase64.b64encode(data).decode()}
+        if self.dialect169:
+            self._write_ids += 1
+            params["writeId"] = str(self._write_ids)
+        return params
 
     async def connect(self) -> Client:
         c = await Client.connect(
@@ -79,6 +104,9 @@ class Scenario:
     fn: Callable[[Ctx], Awaitable[dict[str, Value]]]
     figures: list[Figure]
     timeout: float
+    #: Flags for trio-exec so that it runs the same workload as the references (which have
+    #: no such limits), e.g. a per-session process limit above the scenario's process count.
+    trio_exec_args: tuple[str, ...] = ()
 
 
 class CpuMeter:
@@ -106,10 +134,6 @@ def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
     return s[k]
-
-
-def start_params(pid: str, argv: list[str], *, tty: bool = False) -> dict[str, Any]:
-    return {"processId": pid, "argv": argv, "cwd": "/tmp", "env": ENV, "tty": tty, "arg0": None}
 
 
 def b64len(chunk: str) -> int:
@@ -163,7 +187,7 @@ async def spawn_latency(ctx: Ctx) -> dict[str, Value]:
         stamp: list[float] = []
         waiters[pid] = (ev, stamp)
         t0 = time.perf_counter()
-        p = await c.start_request("process/start", start_params(pid, ["/bin/true"]))
+        p = await c.start_request("process/start", ctx.start_params(pid, ["/bin/true"]))
         try:
             await p.wait()
         except RpcError as exc:
@@ -215,7 +239,7 @@ async def output_throughput(ctx: Ctx) -> dict[str, Value]:
     cpu.start()
     t0 = time.perf_counter()
     try:
-        await c.call("process/start", start_params("head", argv))
+        await c.call("process/start", ctx.start_params("head", argv))
     except RpcError as exc:
         raise BenchFailure(f"process/start failed: {exc}") from None
     await wait_event(done, 120, "process/closed", c)
@@ -264,14 +288,12 @@ async def pty_echo(ctx: Ctx) -> dict[str, Value]:
     c.on_notify = on_notify
     argv = ["/bin/sh", "-c", "stty raw -echo; exec cat"]
     try:
-        await c.call("process/start", start_params(pid, argv, tty=True))
+        await c.call("process/start", ctx.start_params(pid, argv, tty=True))
     except RpcError as exc:
         raise BenchFailure(f"process/start (tty) failed: {exc}") from None
 
     async def write(data: bytes) -> Pending:
-        return await c.start_request(
-            "process/write", {"processId": pid, "chunk": pybase64.b64encode(data).decode()}
-        )
+        return await c.start_request("process/write", ctx.write_params(pid, data))
 
     # Readiness: send a fresh probe until it comes back alone and unaltered, i.e. the shell
     # has run `stty raw -echo` and cat is copying bytes verbatim.
@@ -347,7 +369,8 @@ async def concurrent_sleeps(ctx: Ctx) -> dict[str, Value]:
     idle = rss_settled(ctx.server.pid)
     ids = [f"sleep-{i}" for i in range(CONCURRENT_N)]
     t0 = time.perf_counter()
-    pend = await c.pipeline(("process/start", start_params(p, ["/bin/sleep", "1000"])) for p in ids)
+    pend = await c.pipeline(
+        ("process/start", ctx.start_params(p, ["/bin/sleep", "1000"])) for p in ids)
     errors: list[str] = []
     with trio.move_on_after(120):
         for p in pend:
@@ -483,7 +506,8 @@ async def resume(ctx: Ctx) -> dict[str, Value]:
     sid = client.session_id
     client.on_notify = make_handler(False)
     try:
-        await client.call("process/start", start_params(pid, [PYTHON3, "-u", "-c", PRODUCER]))
+        await client.call("process/start",
+                          ctx.start_params(pid, [PYTHON3, "-u", "-c", PRODUCER]))
     except RpcError as exc:
         raise BenchFailure(f"process/start failed: {exc}") from None
     reconnects: list[float] = []
@@ -577,7 +601,12 @@ async def resume(ctx: Ctx) -> dict[str, Value]:
 # (g) filesystem
 
 FS_DIR_ENTRIES = 10_000
+FS_BIG_DIR_ENTRIES = 100_000
 FS_META_N = 1000
+
+
+def dir_name(entries: int) -> str:
+    return f"dir{entries // 1000}k"
 
 
 def prepare_fs_data(data_dir: Path) -> None:
@@ -586,11 +615,12 @@ def prepare_fs_data(data_dir: Path) -> None:
         p = data_dir / f"read-{size}.bin"
         if not p.exists():
             p.write_bytes(os.urandom(size * MiB))
-    d = data_dir / "dir10k"
-    if not d.exists():
-        d.mkdir()
-        for i in range(FS_DIR_ENTRIES):
-            (d / f"entry-{i:05d}").touch()
+    for entries in (FS_DIR_ENTRIES, FS_BIG_DIR_ENTRIES):
+        d = data_dir / dir_name(entries)
+        if not d.exists():
+            d.mkdir()
+            for i in range(entries):
+                (d / f"entry-{i:06d}").touch()
 
 
 class RssSampler:
@@ -637,7 +667,7 @@ async def filesystem(ctx: Ctx) -> dict[str, Value]:
         for _ in range(reps):
             t0 = time.perf_counter()
             try:
-                await call("fs/writeFile", {"path": str(target), "dataBase64": b64})
+                await call("fs/writeFile", {"path": ctx.path(target), "dataBase64": b64})
             except ConnectionLost:
                 reason = holder[0].close_reason
                 return "refused (Close 1009)" if "1009" in reason else "refused (TCP drop)"
@@ -658,10 +688,10 @@ async def filesystem(ctx: Ctx) -> dict[str, Value]:
                 if sampler:
                     out["rss_before_read64"] = rss_kib(ctx.server.pid) / 1024
                     with RssSampler(ctx.server.pid) as s:
-                        r = await call("fs/readFile", {"path": str(path)})
+                        r = await call("fs/readFile", {"path": ctx.path(path)})
                     out["rss_peak_read64"] = s.peak / 1024
                 else:
-                    r = await call("fs/readFile", {"path": str(path)})
+                    r = await call("fs/readFile", {"path": ctx.path(path)})
             except (ConnectionLost, RpcError) as exc:
                 return f"FAILED: {exc}"
             times.append(time.perf_counter() - t0)
@@ -676,17 +706,21 @@ async def filesystem(ctx: Ctx) -> dict[str, Value]:
     out["write64"] = await write_rate(64, 1)
     out["read64"] = await read_rate(64, 1, sampler=True)
 
-    t0 = time.perf_counter()
-    try:
-        r = await call("fs/readDirectory", {"path": str(ctx.data_dir / "dir10k")})
-        out["readdir"] = (time.perf_counter() - t0) * 1e3
-        if len(r["entries"]) != FS_DIR_ENTRIES:
-            out["readdir"] = f"FAILED: {len(r['entries'])} entries"
-    except (ConnectionLost, RpcError) as exc:
-        out["readdir"] = f"FAILED: {exc}"
+    for key, entries in (("readdir", FS_DIR_ENTRIES), ("readdir100k", FS_BIG_DIR_ENTRIES)):
+        t0 = time.perf_counter()
+        try:
+            r = await call("fs/readDirectory", {"path": ctx.path(ctx.data_dir / dir_name(entries))})
+            out[key] = (time.perf_counter() - t0) * 1e3
+            if len(r["entries"]) != entries:
+                out[key] = f"FAILED: {len(r['entries'])} entries"
+        except RpcError as exc:
+            # codex 0.169/0.171 refuse more than 50 000 entries (-32603 "… limit is 50000")
+            out[key] = "refused (limit)" if "limit is" in exc.message else f"FAILED: {exc}"
+        except ConnectionLost as exc:
+            out[key] = f"FAILED: {exc}"
 
     lat = []
-    meta_path = str(ctx.data_dir / "read-1.bin")
+    meta_path = ctx.path(ctx.data_dir / "read-1.bin")
     try:
         for _ in range(FS_META_N):
             t0 = time.perf_counter()
@@ -720,7 +754,9 @@ SCENARIOS = [
               Figure("kill_all", "terminate 1000 -> last closed", "s", "lower", "{:.3f}"),
               Figure("rss_per_proc", "daemon RSS per process", "KiB", "lower", "{:.1f}"),
               Figure("rss_idle", "daemon RSS idle", "MiB", "", "{:.1f}")],
-             timeout=120),
+             timeout=300,  # codex 0.169/0.171 take about a minute to start 1000 processes
+             trio_exec_args=("--max-processes-per-session", str(CONCURRENT_N),
+                             "--max-processes", str(CONCURRENT_N + 24))),
     Scenario("idle", "e", "4000 idle sessions, 20 connecting at a time", idle_sessions,
              [Figure("rss_per_session", "daemon RSS per session", "KiB", "lower", "{:.1f}"),
               Figure("open_rate", "session open rate", "sess/s", "higher", "{:.0f}"),
@@ -743,6 +779,7 @@ SCENARIOS = [
               Figure("rss_peak_read64", "daemon peak RSS during 64 MiB read", "MiB", "lower",
                      "{:.1f}"),
               Figure("readdir", "readDirectory 10 000 entries", "ms", "lower", "{:.2f}"),
+              Figure("readdir100k", "readDirectory 100 000 entries", "ms", "lower", "{:.1f}"),
               Figure("meta_p50", "getMetadata p50", "ms", "lower", "{:.3f}"),
               Figure("meta_p99", "getMetadata p99", "ms", "lower", "{:.3f}")],
              timeout=120),

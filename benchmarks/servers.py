@@ -1,4 +1,4 @@
-"""Start and stop the two servers, and read their memory figures.
+"""Start and stop the servers (trio-exec and the codex references), and read their memory figures.
 
 The servers are started by the test suite's launcher (``tests/support/servers.py``: one
 launcher for tests and benchmarks), each on ``ws://127.0.0.1:0`` in a private temporary
@@ -20,9 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import servers as launcher
-from tests.support.servers import REFERENCE, TRIO_EXEC, ServerStartError, reference_binary
+from tests.support.servers import (
+    REFERENCE,
+    REFERENCE_0169,
+    REFERENCE_0171,
+    REFERENCES_0169_DIALECT,
+    TRIO_EXEC,
+    ServerStartError,
+    reference_binary,
+    reference_binary_of,
+)
 
-__all__ = ["REFERENCE", "TRIO_EXEC", "Server", "ServerStartError", "reference_binary"]
+__all__ = [
+    "REFERENCE",
+    "REFERENCES_0169_DIALECT",
+    "REFERENCE_0169",
+    "REFERENCE_0171",
+    "TRIO_EXEC",
+    "Server",
+    "ServerStartError",
+    "reference_binary",
+    "reference_binary_of",
+]
 
 #: Servers not stopped yet; stopped at exit whatever happens (e.g. Ctrl-C mid-start).
 _LIVE: set[Server] = set()

@@ -21,7 +21,8 @@ Rules (protocol.md section 12, the reference's observed behaviour):
   times before the epoch are 0.
 - readDirectory lists raw readdir order, names decoded lossily (U+FFFD); entry types follow
   symlinks, and an entry whose target cannot be examined (dangling link, loop) is listed with
-  both flags false (contract fix #15).
+  both flags false (contract fix #15). The caller says what one entry is made of (`entry`):
+  the entries are built in the same pass as the scan, in the worker thread.
 - remove acts on the path itself (a symlink is unlinked, never followed); `force` only swallows
   "not found".
 - copy: symlinks are copied as symlinks, files with their permission bits (following a symlink
@@ -43,6 +44,8 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 
@@ -56,8 +59,10 @@ from trio_exec.fs.target import (
     step_into,
 )
 from trio_exec.proto.errors import InvalidRequest
-from trio_exec.proto.fs_messages import FsDirectoryEntry, FsGetMetadataResult
+from trio_exec.proto.fs_messages import FsGetMetadataResult
 from trio_exec.sandbox.policy import is_within, resolve
+
+T = TypeVar("T")
 
 READ_FILE_LIMIT = 512 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
@@ -313,24 +318,21 @@ def _entry_kind(entry: os.DirEntry[str]) -> tuple[bool, bool] | None:
 
 
 def read_directory(
-    path: str | Target, *, omit_dangling: bool = False
-) -> list[FsDirectoryEntry]:
+    path: str | Target, entry: Callable[[str, bool, bool], T], *, omit_dangling: bool = False
+) -> list[T]:
+    """One `entry(name, is_directory, is_file)` per directory entry, built during the scan."""
     entries = []
     fd = open_target(as_target(path), os.O_RDONLY | os.O_DIRECTORY | _NO_WAIT)
     try:
         with os.scandir(fd) as listing:
-            for entry in listing:
-                kind = _entry_kind(entry)
+            for item in listing:
+                kind = _entry_kind(item)
                 if kind is None and omit_dangling:
                     continue
-                is_directory, is_file = kind or (False, False)
-                entries.append(
-                    FsDirectoryEntry(
-                        file_name=os.fsencode(entry.name).decode("utf-8", "replace"),
-                        is_directory=is_directory,
-                        is_file=is_file,
-                    )
-                )
+                name = item.name
+                if not name.isascii():  # undecodable bytes came as surrogates: make them U+FFFD
+                    name = os.fsencode(name).decode("utf-8", "replace")
+                entries.append(entry(name, *(kind or (False, False))))
     finally:
         os.close(fd)
     return entries

@@ -47,6 +47,10 @@ from trio_exec.sandbox.policy import Access, ServerPaths
 
 T = TypeVar("T")
 
+
+def _directory_entry(name: str, is_directory: bool, is_file: bool) -> FsDirectoryEntry:
+    return FsDirectoryEntry(file_name=name, is_directory=is_directory, is_file=is_file)
+
 #: (path, access, follow the last component)
 Check = tuple[str, Access, bool]
 
@@ -217,10 +221,24 @@ class LocalFilesystem:
         omit_dangling: bool = False,
     ) -> list[FsDirectoryEntry]:
         """The entries of directory `path`, in readdir order."""
+        return await self.list_directory(
+            path, _directory_entry, policy=policy, omit_dangling=omit_dangling
+        )
+
+    async def list_directory(
+        self,
+        path: str,
+        entry: Callable[[str, bool, bool], T],
+        *,
+        policy: AccessPolicy = UNRESTRICTED,
+        omit_dangling: bool = False,
+    ) -> list[T]:
+        """`entry(name, is_directory, is_file)` for each entry of `path`, in readdir order,
+        built in the worker thread while scanning (a large listing never costs the loop)."""
         return await self._run(
             policy,
             [(path, Access.READ, True)],
-            lambda t: blocking.read_directory(t[0], omit_dangling=omit_dangling),
+            lambda t: blocking.read_directory(t[0], entry, omit_dangling=omit_dangling),
         )
 
     async def canonicalize(self, path: str, *, policy: AccessPolicy = UNRESTRICTED) -> str:

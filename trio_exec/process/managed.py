@@ -253,9 +253,10 @@ class ManagedProcess:
         returncode = await group.wait_exited(self.pid)
         cgroup_cpu = self.cgroup.cpu_usec() if self.cgroup is not None else None
         resources = usage.of_exited(self.pid, cgroup_cpu)
-        with trio.move_on_after(EXIT_DRAIN):
-            self._for_testing_draining.set()
-            await self._outputs_done.wait()
+        if not self._outputs_done.is_set():  # the drain wait only while a pipe is still open
+            with trio.move_on_after(EXIT_DRAIN):
+                self._for_testing_draining.set()
+                await self._outputs_done.wait()
         async with self._record_lock:
             if returncode < 0:
                 self.exit_code = 128 - returncode if self.is_v0169 else -1
@@ -293,9 +294,13 @@ class ManagedProcess:
 
     async def _kill_and_reap(self) -> None:
         self.kill_group()
-        with trio.move_on_after(REAP_GRACE):
-            await self._spawned.process.wait()
+        if self.log.exited and self._spawned.process.poll() is not None:
+            # the exit was already seen (a zombie): reaped now, without another wake-up
             self._reaped = True
+        else:
+            with trio.move_on_after(REAP_GRACE):
+                await self._spawned.process.wait()
+                self._reaped = True
         await self._spawned.aclose()
 
     def kill_group(self) -> None:

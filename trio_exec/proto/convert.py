@@ -43,7 +43,7 @@ from trio_exec.proto import dialect, messages, uri
 from trio_exec.proto.dialect import Dialect
 from trio_exec.proto.errors import InvalidParams
 from trio_exec.proto.serde import RELATIVE_PATH_TEXT, invalid_type, normalize_abs_path
-from trio_exec.proto.types import INT_RANGES, AbsPath, CwdPath, Spliced, UriPath
+from trio_exec.proto.types import INT_RANGES, AbsPath, CwdPath, Spliced, UriPath, Wire
 
 
 def camel(name: str) -> str:
@@ -163,6 +163,7 @@ def make_converter(
         attrs.has, functools.partial(_attrs_unstructure_hook, conv)
     )
     conv.register_unstructure_hook(Spliced, lambda value: value)  # the codec splices it in
+    conv.register_unstructure_hook(Wire, lambda wire: wire.value)  # built as the wire's form
     messages.register_message_hooks(conv)
     return conv
 

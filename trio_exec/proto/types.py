@@ -4,9 +4,9 @@ Rule: a message field's Python type says everything the converter needs to accep
 value with the reference's (serde's) error text: `U64` refuses negatives as `expected u64`,
 `Usize` as `expected usize`, and so on. They are `NewType`s: plain `int` at run time.
 
-Two value types mark what a member was on the wire: `UriPath`, a path member the client sent
+Three value types mark what a member was on the wire: `UriPath`, a path member the client sent
 as a `file:` URI (still the plain path, a `str`); `Spliced`, a result member the codec splices
-into the reply as it is.
+into the reply as it is; `Wire`, a result already in its wire form, passed through unconverted.
 A leaf of `proto/`: it imports nothing of the package.
 """
 
@@ -38,6 +38,17 @@ class Spliced:
 
     def __init__(self, text: bytes) -> None:
         self.text = text
+
+
+class Wire:
+    """A value already in its wire form (JSON types, wire member names), built directly where
+    the schema is fixed and the result is large; the converter passes it through as it is.
+    Each use has a test that it equals the converter's output for the same result."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 INT_RANGES: dict[object, tuple[str, int, int]] = {

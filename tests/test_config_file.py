@@ -10,23 +10,18 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import trio
+from support.serve import SERVE, reaped, run_serve
 from support.wsclient import connect
 
 from trio_exec.__main__ import build_parser, settings_from_args
 from trio_exec.config import SETTINGS, ConfigError, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVE = [sys.executable, "-m", "trio_exec", "serve"]
-
-
-def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SERVE, *args], capture_output=True, text=True, timeout=20)
 
 
 def test_the_file_sets_what_no_flag_gives_and_a_flag_wins(tmp_path: Path) -> None:
@@ -157,7 +152,7 @@ async def test_sighup_reloads_the_token_and_limits_and_logs_what_changed(tmp_pat
         notify.settimeout(10)
         proc = _start("--config", str(config), "--retention", "9",
                       env={**os.environ, "NOTIFY_SOCKET": notify_path})
-        try:
+        with reaped(proc):
             assert proc.stdout is not None
             url = proc.stdout.readline().strip()
             assert notify.recv(4096).startswith(b"READY=1")
@@ -195,10 +190,3 @@ async def test_sighup_reloads_the_token_and_limits_and_logs_what_changed(tmp_pat
             assert await _upgrade_status(url, "second-token") == b"HTTP/1.1 101 Switching Protocols"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()

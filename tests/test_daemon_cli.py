@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 import trio
 from support.daemon import alive, wait_dead
+from support.serve import SERVE, reaped, run_serve
 from support.wsclient import connect, session
 
 import trio_exec
 from trio_exec.__main__ import build_parser
-
-SERVE = [sys.executable, "-m", "trio_exec", "serve"]
 
 
 @contextmanager
@@ -37,22 +36,11 @@ def daemon(
         text=True,
         env=env,
     )
-    try:
+    with reaped(proc):
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         assert url.startswith(listen.rsplit(":", 1)[0] + ":"), proc.stderr.read() if proc.stderr else url
         yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SERVE, *args], capture_output=True, text=True, timeout=20)
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import trio
+from support.serve import SERVE
 
 from trio_exec.exposure import is_loopback
-
-SERVE = [sys.executable, "-m", "trio_exec", "serve"]
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,17 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 import trio
 import trio.testing
+from support import serve
 from support.daemon import ended, in_memory_daemon
 from support.wsclient import connect
 
-SERVE = [sys.executable, "-m", "trio_exec", "serve", "--listen", "ws://127.0.0.1:0"]
+SERVE = [*serve.SERVE, "--listen", "ws://127.0.0.1:0"]
 SECRET_ENV = "env-value-7c1d"
 SECRET_FILE = "file-content-93ab"
 TOKEN = "token-5e2f0a"

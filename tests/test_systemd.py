@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import serve
+from support.serve import reaped
 
 from trio_exec import systemd
 
-SERVE = [sys.executable, "-m", "trio_exec", "serve", "--listen", "ws://127.0.0.1:0"]
+SERVE = [*serve.SERVE, "--listen", "ws://127.0.0.1:0"]
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,7 @@ def test_the_daemon_feeds_the_watchdog_after_ready(tmp_path: Path) -> None:
         notify.settimeout(10)
         env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "200000"}
         proc = subprocess.Popen(SERVE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        try:
+        with reaped(proc):
             assert notify.recv(4096).startswith(b"READY=1")
             assert [notify.recv(4096) for _ in range(3)] == [b"WATCHDOG=1"] * 3
             proc.terminate()
@@ -54,13 +56,6 @@ def test_the_daemon_feeds_the_watchdog_after_ready(tmp_path: Path) -> None:
                 messages.append(message)
             assert set(messages) <= {b"WATCHDOG=1"}
             assert proc.wait(timeout=10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
 
 
 LAUNCHER = """

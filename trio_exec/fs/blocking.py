@@ -323,7 +323,7 @@ def read_directory(
     The loop is the cost of a large listing (10 000 entries: 7 ms, of which `os.scandir`
     itself is 4): an entry that is not a symlink takes its type from the directory itself
     (`d_type`), with no call beyond the two `DirEntry` tests; only symlinks are examined."""
-    entries = []
+    entries: list[T] = []
     append = entries.append
     fd = open_target(as_target(path), os.O_RDONLY | os.O_DIRECTORY | _NO_WAIT)
     try:

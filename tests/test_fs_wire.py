@@ -206,6 +206,47 @@ async def test_write_file_bad_base64(client: WireClient, work: Path, data: str, 
     )
 
 
+LARGE = 3 * 64 * 1024  # whole base64 quanta, so a tail can follow
+
+
+@pytest.mark.parametrize(
+    ("tail", "text"),
+    [
+        ("aGVsbG8=", None),
+        ("aGVsbG9=", "Invalid last symbol 57, offset {}."),
+        ("aGVsbG8", "Invalid padding"),
+        ("aGV!", "Invalid symbol 33, offset {}."),
+    ],
+)
+async def test_write_file_large_payload(
+    client: WireClient, work: Path, tail: str, text: str | None
+) -> None:
+    """A payload large enough for the daemon to take it straight out of the frame: written
+    byte for byte, or refused with the same text as a small one."""
+    data = os.urandom(LARGE)
+    params = {"path": str(work / "big"), "dataBase64": b64(data) + tail}
+    if text is None:
+        assert await call(client, "fs/writeFile", params) == OK
+        assert (work / "big").read_bytes() == data + b"hello"
+        return
+    offset = len(b64(data)) + (6 if "9=" in tail else 3)
+    assert await call(client, "fs/writeFile", params) == invalid(
+        f"fs/writeFile requires valid base64 dataBase64: {text.format(offset)}"
+    )
+    assert not (work / "big").exists()
+
+
+async def test_write_file_large_payload_after_escaped_members(
+    client: WireClient, work: Path
+) -> None:
+    """Quotes and backslashes in the members before the payload (a path with a quote)."""
+    data = os.urandom(LARGE)
+    target = work / 'a "quoted\\ name'
+    params = {"path": str(target), "dataBase64": b64(data)}
+    assert await call(client, "fs/writeFile", params) == OK
+    assert target.read_bytes() == data
+
+
 # --- fs/createDirectory ----------------------------------------------------------------------
 
 

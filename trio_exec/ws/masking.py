@@ -45,11 +45,14 @@ class FastXorMasker:
     def __init__(self, masking_key: bytes | bytearray) -> None:
         self._key = bytes(masking_key)
 
-    def process(self, data: bytes | bytearray) -> bytearray:
+    def process(self, data: bytes | bytearray) -> bytes:
+        """The unmasked bytes, as the C function returns them: wsproto takes `bytes` as well as
+        its own `bytearray` (it decodes text, or joins binary payloads; a copy into a bytearray
+        would be one more pass over every byte of a large message)."""
         if not data:
-            return bytearray(data)
+            return b""
         assert _apply_mask is not None, "the C masker is not installed"
-        unmasked = bytearray(_apply_mask(data, self._key))
+        unmasked = _apply_mask(data, self._key)
         rotation = len(data) % 4
         self._key = self._key[rotation:] + self._key[:rotation]
         return unmasked

@@ -39,18 +39,17 @@ from pathlib import Path
 import trio
 
 from benchmarks.servers import REFERENCE_0169, TRIO_EXEC, Server, rss_kib
-from benchmarks.soak_worker import Dialect, Tally, Worker
+from benchmarks.soak_worker import SURELY_RETAINED, Dialect, Tally, Worker
 from tests.support.census import Census, descendants, marked_env, new_marker, open_fds
 
 FLAT_RSS = 0.10
 FLAT_FDS = 0.25
 #: The shortest run whose flatness is judged (a warm-up and two windows apart).
 JUDGED_FROM = 180.0
-SESSION_TTL = 5.0
-RETENTION = 10.0
-TRIO_EXEC_FLAGS = ("--log-level", "INFO", "--session-ttl", str(SESSION_TTL),
-                   "--retention", str(RETENTION))
+#: The longest absence between a drop and its resume (below the session TTL).
+MAX_ABSENCE = 3.0
 #: codex 0.169's own timers (docs/protocol-dialects.md): the detached TTL is about 80 s.
+REFERENCE_TTL = 80.0
 REFERENCE_SETTLE = 150.0
 
 
@@ -132,10 +131,11 @@ async def soak(args: argparse.Namespace, server: Server, census: Census, root: P
             for i in range(args.connections):
                 dialect = Dialect("0.169" if reference or i % 2 else "0.120")
                 worker = Worker(i, server.host, server.port, root, marker_env, dialect, tally,
-                                deadline, args.seed * 1000 + i, reference=reference)
+                                deadline, args.seed * 1000 + i, reference=reference,
+                                max_absence=min(MAX_ABSENCE, args.session_ttl * 0.6))
                 nursery.start_soon(worker.run)
         run_time = time.monotonic() - t0
-        settle = REFERENCE_SETTLE if reference else SESSION_TTL + RETENTION + 15
+        settle = REFERENCE_SETTLE if reference else args.session_ttl + args.retention + 15
         after = await census.settled(before, within=settle)
         outer.cancel_scope.cancel()
     samples.append(Sample(time.monotonic() - t0, rss_kib(server.pid), open_fds(server.pid),
@@ -177,9 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-every", type=float, default=2.0, help="seconds (2)")
     parser.add_argument("--table-every", type=float, default=30.0, help="seconds (30)")
     parser.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(2), "big"))
+    parser.add_argument("--session-ttl", type=float, default=5.0,
+                        help="trio-exec's --session-ttl (5); codex 0.169's is about 80 s")
+    parser.add_argument("--retention", type=float, default=10.0,
+                        help="trio-exec's --retention (10); codex 0.169's is 30 s")
     args = parser.parse_args(argv)
     print(f"seed {args.seed}", flush=True)
-    flags = TRIO_EXEC_FLAGS if args.server == TRIO_EXEC else ()
+    if args.retention < 2 * SURELY_RETAINED:
+        parser.error(f"--retention must be at least {2 * SURELY_RETAINED} s")
+    if args.server != TRIO_EXEC:
+        args.session_ttl = REFERENCE_TTL
+    flags = ("--log-level", "INFO", "--session-ttl", str(args.session_ttl),
+             "--retention", str(args.retention)) if args.server == TRIO_EXEC else ()
     server = Server(args.server, flags, lift_limits=False)
     try:
         census = Census(server.pid, new_marker(),

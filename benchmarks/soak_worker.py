@@ -44,7 +44,7 @@ MAX_LIVE = 4
 REQUEST_TIMEOUT = 30.0
 MEAN_GAP = 0.25
 #: How long a finished process is surely still retained (the soak's `--retention` is longer).
-SURELY_RETAINED = 2.0
+SURELY_RETAINED = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ def b64(data: bytes) -> str:
 
 class Worker:
     def __init__(self, index: int, host: str, port: int, root: Path, marker_env: dict[str, str],
-                 dialect: Dialect, tally: Tally, deadline: float, seed: int,
-                 reference: bool = False) -> None:
+                 dialect: Dialect, tally: Tally, deadline: float, seed: int, *,
+                 max_absence: float, reference: bool = False) -> None:
         self.name = f"w{index}"
         self.host, self.port = host, port
         self.dir = root / self.name
@@ -99,7 +99,9 @@ class Worker:
         self.reference = reference
         self.tally = tally
         self.deadline = deadline
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # the actions: the same sequence for the same seed
+        self.read_rng = random.Random(-seed)  # the reads, whose number depends on timing
+        self.max_absence = max_absence
         self.poll_mode = index % 4 < 2
         self.client: Client | None = None
         self.attached = trio.Event()
@@ -195,7 +197,8 @@ class Worker:
         else:
             self.tally.counts["drops (TCP reset) then resume"] += 1
             r = self.rng.random()
-            absence = 0.0 if r < 0.6 else self.rng.uniform(0.2, 1.5) if r < 0.95 else 3.0
+            long = self.max_absence
+            absence = 0.0 if r < 0.6 else self.rng.uniform(0.1, long / 2) if r < 0.95 else long
             await trio.sleep(absence)
         await self.connect(nursery)
         if abandon:
@@ -230,9 +233,9 @@ class Worker:
             params: dict[str, Json] = {"processId": p.id}
             if self.poll_mode:
                 params["afterSeq"] = p.cursor
-                params["waitMs"] = self.rng.choice((0, 250, 1000, 3000))
-                if self.rng.random() < 0.2:
-                    params["maxBytes"] = self.rng.choice((1, 4096, 65536))
+                params["waitMs"] = self.read_rng.choice((0, 250, 1000, 3000))
+                if self.read_rng.random() < 0.2:
+                    params["maxBytes"] = self.read_rng.choice((1, 4096, 65536))
             else:
                 await self.wakes[p.id].wait()
                 self.wakes[p.id] = trio.Event()
@@ -345,12 +348,19 @@ class Worker:
         if not gone:
             return
         pid = self.rng.choice(gone)
-        result = await self.call("process/write", self.write_params(self.procs[pid], b"late\n"))
+
+        def refused(exc: RpcError) -> str | None:
+            if self.reference and exc.message == "failed to write to process stdin":
+                return "write to an exited stdin pipe: -32603 failed to write (codex's rule)"
+            return None
+
+        result = await self.call("process/write", self.write_params(self.procs[pid], b"late\n"),
+                                 refused)
         if result is not None:
             if result["status"] == "stdinClosed":
                 self.tally.expected["write to a process that has exited: stdinClosed"] += 1
             elif result["status"] == "accepted" and self.reference and self.procs[pid].tty:
-                self.tally.expected["write to an exited tty: accepted (codex's own rule)"] += 1
+                self.tally.expected["write to an exited tty: accepted (codex's rule)"] += 1
             else:
                 self.tally.violation(f"{self.name} write to exited {pid}: {result}")
 

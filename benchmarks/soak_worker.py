@@ -274,6 +274,7 @@ class Worker:
             self.tally.counts[f"processes checked by content: {p.kind}"] += 1
             self.tally.counts["chunks first seen in a notification"] += p.by_notification
             self.tally.counts["chunks first seen in a read"] += p.by_read
+            p.chunks.clear()  # checked: the soak keeps no output beyond this point
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -492,6 +493,7 @@ class Worker:
             weights = [w for w, _ in actions]
             while trio.current_time() < self.deadline:
                 await trio.sleep(self.rng.expovariate(1 / MEAN_GAP))
+                self.forget_finished()
                 client = self.client
                 if client is None or client.closed.is_set():  # closed by the server: a violation
                     self.attached = trio.Event()             # counted already; resume
@@ -508,6 +510,15 @@ class Worker:
                     pass
             await self.wind_down()
             nursery.cancel_scope.cancel()
+
+    def forget_finished(self) -> None:
+        """Drop processes checked a while ago (the write-after-exit window is over)."""
+        now = time.monotonic()
+        for pid, t in list(self.finished_at.items()):
+            if now - t > 2 * SURELY_RETAINED:
+                del self.finished_at[pid]
+                self.procs.pop(pid, None)
+                self.wakes.pop(pid, None)
 
     async def wind_down(self) -> None:
         """End every process, wait until each one is read to its close, then leave."""

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +166,11 @@ async def soak(args: argparse.Namespace, server: Server, census: Census, root: P
     print(f"census before: {before}; after: {after} (settled within {settle:.0f} s)")
     print("\n".join(flat_lines))
     print(f"violations: {len(violations)}")
-    for v in violations[:50]:
-        print(f"  {v}")
+    kinds = Counter(re.sub(r"\{.*|p\d+|w\d+|\d+", "#", v)[:100] for v in violations)
+    for kind, n in kinds.most_common():
+        print(f"  {n:6d} like: {kind}")
+    for v in violations[:30]:
+        print(f"  {v[:3000]}")
     return 1 if violations else 0
 
 

@@ -100,6 +100,8 @@ class Proc:
     by_notification: int = 0
     by_read: int = 0
     done: bool = False
+    #: What happened to it, timed (printed with a violation about it).
+    history: list[str] = field(default_factory=list)
 
     def stream(self, name: str) -> bytes:
         return b"".join(data for seq, (s, data) in sorted(self.chunks.items()) if s == name)

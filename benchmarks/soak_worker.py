@@ -137,7 +137,11 @@ class Worker:
             except RpcError as exc:
                 name = expected(exc) if expected else None
                 if name is None:
-                    self.tally.violation(f"{self.name} {method} {params}: error {exc}")
+                    p = self.procs.get(params.get("processId")) if isinstance(params, dict) else None
+                    story = f"; its history: {p.history}" if p is not None and p.history else ""
+                    if p is not None:
+                        p.history = []  # told once
+                    self.tally.violation(f"{self.name} {method} {params}: error {exc}{story}")
                 else:
                     self.tally.expected[name] += 1
                 return None
@@ -199,8 +203,12 @@ class Worker:
             r = self.rng.random()
             long = self.max_absence
             absence = 0.0 if r < 0.6 else self.rng.uniform(0.1, long / 2) if r < 0.95 else long
+            for p in self.procs.values():
+                self.note(p, f"dropped; back in {absence:.2f} s")
             await trio.sleep(absence)
         await self.connect(nursery)
+        for p in self.procs.values():
+            self.note(p, "resumed")
         if abandon:
             self.tally.counts["sessions"] += 1
         for wake in self.wakes.values():
@@ -219,8 +227,10 @@ class Worker:
                 self.tally.violation(err)
         elif method == "process/exited":
             p.exit_seq = params["seq"]
+            self.note(p, f"exited seq {p.exit_seq} notified")
         elif method == "process/closed":
             p.closed_seq = params["seq"]
+            self.note(p, f"closed seq {p.closed_seq} notified")
             self.wakes[p.id].set()
 
     # -- following a process's output ------------------------------------------------------------
@@ -242,9 +252,11 @@ class Worker:
                 if p is not self.procs.get(p.id):
                     return
                 params["afterSeq"] = p.frontier()
+            self.note(p, f"read {params}")
             try:
                 result = await self.call("process/read", params)
             except Dropped:
+                self.note(p, "read dropped")
                 continue
             if result is None:
                 await trio.sleep(0.5)
@@ -253,7 +265,12 @@ class Worker:
             if not self.poll_mode and not p.done and result["chunks"]:
                 self.wakes[p.id].set()  # more may be retained: read on
 
+    def note(self, p: Proc, text: str) -> None:
+        p.history.append(f"{trio.current_time():.2f} {text}")
+
     def apply_read(self, p: Proc, r: Json) -> None:
+        self.note(p, f"read: {len(r['chunks'])} chunks, nextSeq {r['nextSeq']}, exited "
+                     f"{r['exited']}, closed {r['closed']}")
         if r.get("retentionGap"):
             self.tally.violation(f"{p.id}: retention gap {r['retentionGap']}")
         for c in r["chunks"]:
@@ -275,6 +292,7 @@ class Worker:
             self.tally.counts["chunks first seen in a notification"] += p.by_notification
             self.tally.counts["chunks first seen in a read"] += p.by_read
             p.chunks.clear()  # checked: the soak keeps no output beyond this point
+            p.history.clear()
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -317,6 +335,7 @@ class Worker:
             del self.procs[pid]
             return
         self.tally.counts[f"processes started: {kind}"] += 1
+        self.note(p, "started")
         nursery.start_soon(self.follow, p)
 
     def write_params(self, p: Proc, data: bytes, close: bool = False) -> dict[str, Json]:
@@ -404,6 +423,7 @@ class Worker:
         else:
             p.ending = KILLED
             result = await self.call("process/terminate", {"processId": p.id})
+        self.note(p, f"ended by {p.ending}: {result}")
         if result is None:
             self.tally.violation(f"{self.name} ending {p.id} ({p.ending}) failed")
 
@@ -422,7 +442,8 @@ class Worker:
         listed = {e["processId"] for e in result["processes"]}
         for p in self.procs.values():
             if not p.done and p.id not in listed:
-                self.tally.violation(f"{self.name} process/list lacks running {p.id}")
+                self.tally.violation(f"{self.name} process/list lacks running {p.id}: {p.history}")
+                p.history = []
 
     async def fs(self) -> None:
         d = self.dialect

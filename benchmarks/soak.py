@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(2), "big"))
     parser.add_argument("--session-ttl", type=float, default=5.0,
                         help="trio-exec's --session-ttl (5); codex 0.169's is about 80 s")
-    parser.add_argument("--retention", type=float, default=10.0,
-                        help="trio-exec's --retention (10); codex 0.169's is 30 s")
+    parser.add_argument("--retention", type=float, default=30.0,
+                        help="trio-exec's --retention (30, its default; codex 0.169 keeps 30 s)")
     args = parser.parse_args(argv)
     print(f"seed {args.seed}", flush=True)
     if args.retention < 2 * SURELY_RETAINED:

@@ -118,6 +118,12 @@ class Proc:
             k += 1
         return k
 
+    def catch_up_from(self) -> int:
+        """The `afterSeq` of a catch-up read: past the gap-free seqs seen, or past what a read
+        already returned, whichever is later (a read names no event seqs, and the exit may sit
+        between two chunks: from the gap-free seqs alone the read would never get past it)."""
+        return max(self.frontier(), self.cursor)
+
     def add_chunk(self, seq: int, stream: str, data: bytes, *, by_read: bool) -> str | None:
         """File one output chunk; a violation text if `seq` came before with other bytes."""
         seen = self.chunks.get(seq)

@@ -12,7 +12,8 @@ Rules:
   content (`soak_programs.check`).
 - Half the workers live on reads (long-polls with `afterSeq` = the last `nextSeq` - 1), half
   on notifications (reading only after a resume, a close or at the end, from the last seq seen
-  without a gap), as codex 0.169's client does.
+  without a gap or the last read's `nextSeq` - 1, whichever is later), as codex 0.169's
+  client does.
 - A drop is a TCP reset; the resume (`initialize` with `resumeSessionId`) follows after an
   absence, mostly short, sometimes seconds (always below the session TTL). Now and then a
   worker abandons its session instead; the daemon must end it and its processes at the TTL.
@@ -251,7 +252,7 @@ class Worker:
                 self.wakes[p.id] = trio.Event()
                 if p is not self.procs.get(p.id):
                     return
-                params["afterSeq"] = p.frontier()
+                params["afterSeq"] = p.catch_up_from()
             self.note(p, f"read {params}")
             try:
                 result = await self.call("process/read", params)

@@ -81,6 +81,17 @@ def test_the_pty_check_wants_every_line_answered_and_the_last_size() -> None:
     assert programs.check(_closed(stale, [("pty", bad)], 0), frozenset({-1})) != []
 
 
+def test_a_catch_up_read_gets_past_an_exit_between_two_chunks() -> None:
+    """Chunks 1 and 3 notified, the exit (2) and close (4) missed during a drop; a read from 1
+    returned chunk 3 with nextSeq 4. The next read must start after 3, or it never ends."""
+    p = programs.count("p1", 1)
+    p.add_chunk(1, "stdout", b"out 1\n", by_read=False)
+    p.add_chunk(3, "stderr", b"err 1\n", by_read=False)
+    assert p.catch_up_from() == 1
+    p.cursor = 3  # nextSeq 4 - 1, from the read
+    assert p.catch_up_from() == 3
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_short_soak_passes() -> None:

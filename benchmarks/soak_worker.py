@@ -288,7 +288,7 @@ class Worker:
             self.finished_at[p.id] = time.monotonic()
             errors = programs.check(p, self.dialect.killed_codes(p.tty))
             for err in errors:
-                self.tally.violation(f"{self.name} {err}")
+                self.tally.violation(f"{self.name} {err}; its history: {p.history}")
             self.tally.counts[f"processes checked by content: {p.kind}"] += 1
             self.tally.counts["chunks first seen in a notification"] += p.by_notification
             self.tally.counts["chunks first seen in a read"] += p.by_read

@@ -36,6 +36,7 @@ from typing import Any
 import trio
 
 from benchmarks import soak_programs as programs
+from benchmarks.soak_fs import FsWork
 from benchmarks.soak_programs import KILLED, Proc
 from benchmarks.wsclient import Client, ConnectionLost, RpcError
 
@@ -88,7 +89,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-class Worker:
+class Worker(FsWork):
     def __init__(self, index: int, host: str, port: int, root: Path, marker_env: dict[str, str],
                  dialect: Dialect, tally: Tally, deadline: float, seed: int, *,
                  max_absence: float, reference: bool = False) -> None:
@@ -445,59 +446,6 @@ class Worker:
             if not p.done and p.id not in listed:
                 self.tally.violation(f"{self.name} process/list lacks running {p.id}: {p.history}")
                 p.history = []
-
-    async def fs(self) -> None:
-        d = self.dialect
-        op = self.rng.choice(("write", "write", "read", "read", "meta", "list", "copy", "remove",
-                              "mkdir", "missing"))
-        name = f"f{self.rng.randint(0, 5)}"
-        path = d.path(self.dir / name)
-        if op == "write" or (op in ("read", "meta", "copy", "remove") and not self.files):
-            data = os.urandom(self.rng.choice((0, 1, 100, 4096, 65536)))
-            if await self.call("fs/writeFile", {"path": path, "dataBase64": b64(data)}) is not None:
-                self.files[name] = data
-            return
-        if op == "missing":
-            def missing(exc: RpcError) -> str | None:
-                return "fs/readFile of a missing file: -32004" if exc.code == -32004 else None
-            await self.call("fs/readFile", {"path": d.path(self.dir / "absent")}, missing)
-            return
-        if op == "list":
-            r = await self.call("fs/readDirectory", {"path": d.path(self.dir)})
-            if r is not None:
-                got = {(e["fileName"], e["isFile"], e["isDirectory"]) for e in r["entries"]}
-                want = {(n, True, False) for n in self.files} | {(n, False, True) for n in self.dirs}
-                if got != want:
-                    self.tally.violation(f"{self.name} fs/readDirectory: {sorted(got)} != {sorted(want)}")
-            return
-        if op == "mkdir":
-            sub = f"d{self.rng.randint(0, 2)}"
-            if sub in self.dirs:
-                if await self.call("fs/remove", {"path": d.path(self.dir / sub), "recursive": True,
-                                                 "force": True}) is not None:
-                    self.dirs.discard(sub)
-            elif await self.call("fs/createDirectory", {"path": d.path(self.dir / sub / "x"),
-                                                        "recursive": True}) is not None:
-                self.dirs.add(sub)
-            return
-        name = self.rng.choice(sorted(self.files))
-        path = d.path(self.dir / name)
-        if op == "read":
-            r = await self.call("fs/readFile", {"path": path})
-            if r is not None and base64.b64decode(r["dataBase64"]) != self.files[name]:
-                self.tally.violation(f"{self.name} fs/readFile {name}: other bytes than written")
-        elif op == "meta":
-            r = await self.call("fs/getMetadata", {"path": path})
-            if r is not None and not (r["isFile"] and not r["isDirectory"]):
-                self.tally.violation(f"{self.name} fs/getMetadata {name}: {r}")
-        elif op == "copy":
-            dest = f"f{self.rng.randint(0, 5)}"
-            if dest != name and await self.call("fs/copy", {
-                    "sourcePath": path, "destinationPath": d.path(self.dir / dest),
-                    "recursive": False}) is not None:
-                self.files[dest] = self.files[name]
-        elif op == "remove" and await self.call("fs/remove", {"path": path}) is not None:
-            del self.files[name]
 
     # -- the run -----------------------------------------------------------------------------
 

@@ -141,7 +141,8 @@ def _has_limits(src: str | None) -> bool:
 class Server:
     """One running server."""
 
-    def __init__(self, kind: str, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, extra_args: tuple[str, ...] = (), *,
+                 lift_limits: bool = True) -> None:
         self.kind = kind
         self._tmp = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")
         self.cwd = Path(self._tmp.name)
@@ -149,7 +150,7 @@ class Server:
         src = os.environ.get("TRIO_EXEC_BENCH_SRC")
         if kind == TRIO_EXEC and src:  # run a snapshot of the package (``--rev``)
             env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-        if kind == TRIO_EXEC and _has_limits(src):
+        if kind == TRIO_EXEC and lift_limits and _has_limits(src):
             extra_args = (*LIFTED_LIMITS, *extra_args)
         try:
             self.handle = launcher.launch(

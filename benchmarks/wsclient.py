@@ -34,6 +34,8 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 _RECV_SMALL = 256 * 1024
 _RECV_BUF = 64 * 1024
 _RECV_MAX = 1024 * 1024
+#: How long `close()` waits for the server's Close.
+CLOSE_WAIT = 5.0
 
 
 class RpcError(Exception):
@@ -220,6 +222,18 @@ class Client:
         return sid
 
     # -- closing -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the connection the WebSocket way: Close 1000, await the server's Close (or
+        EOF) for at most ``CLOSE_WAIT`` seconds, then close the socket."""
+        with contextlib.suppress(ConnectionLost):
+            await self._send(_frame(struct.pack("!H", 1000), 0x8))
+            with trio.move_on_after(CLOSE_WAIT):
+                await self.closed.wait()
+        self._cancel.cancel()
+        self._mark_closed("closed by client")
+        with trio.CancelScope(shield=True):
+            await self.stream.aclose()
 
     async def abort(self) -> None:
         """Drop the TCP connection abruptly (RST, no Close frame)."""

@@ -47,7 +47,15 @@ async def echo_median(client: WireClient, samples: int = SAMPLES) -> float:
     return statistics.median(times)
 
 
-async def assert_b_unaffected(b: WireClient, keep_at_limit: Callable[[], Awaitable[None]]) -> None:
+def report(limit: str, idle: float, loaded: float) -> None:
+    """One line per limit for docs/reliability.md (shown with `pytest -s`)."""
+    print(f"\n{limit}: B's echo median {idle * 1000:.2f} ms idle, {loaded * 1000:.2f} ms with A "
+          f"at the limit ({loaded / idle:.2f}x)")
+
+
+async def assert_b_unaffected(
+    b: WireClient, keep_at_limit: Callable[[], Awaitable[None]], limit: str
+) -> None:
     await b.start_ok("echo", ["cat"], tty=True)
     await echo_median(b, 5)  # warm up
     idle = await echo_median(b)
@@ -61,6 +69,7 @@ async def assert_b_unaffected(b: WireClient, keep_at_limit: Callable[[], Awaitab
         nursery.start_soon(pressure)
         loaded = await echo_median(b)
         nursery.cancel_scope.cancel()
+    report(limit, idle, loaded)
     assert loaded <= 2 * idle, f"echo median {loaded * 1000:.2f} ms under the limit, {idle * 1000:.2f} ms idle"
 
 
@@ -115,7 +124,7 @@ async def test_max_processes_per_session() -> None:
             assert_limit_error(await a.start("more", ["sleep", "600"]),
                                "process limit reached: 3 per session")
 
-        await assert_b_unaffected(b, again)
+        await assert_b_unaffected(b, again, "--max-processes-per-session 3")
         # a closed process no longer counts
         assert (await a.result("process/terminate", {"processId": "sleep-0"}))["running"]
         await a.wait_process_closed("sleep-0")
@@ -146,6 +155,7 @@ async def test_max_processes_in_total() -> None:
             nursery.start_soon(pressure)
             loaded = await echo_median(b)
             nursery.cancel_scope.cancel()
+        report("--max-processes 4", idle, loaded)
         assert loaded <= 2 * idle, (loaded, idle)
 
 
@@ -159,7 +169,7 @@ async def test_max_sessions() -> None:
             async def again() -> None:
                 assert_limit_error(await third.initialize(), "session limit reached: 2 sessions")
 
-            await assert_b_unaffected(b, again)
+            await assert_b_unaffected(b, again, "--max-sessions 2")
 
 
 async def test_max_connections_answers_503_at_the_upgrade() -> None:
@@ -173,7 +183,7 @@ async def test_max_connections_answers_503_at_the_upgrade() -> None:
             )
 
         await again()
-        await assert_b_unaffected(b, again)
+        await assert_b_unaffected(b, again, "--max-connections 2")
     async with daemon("--max-connections", "1") as server:
         async with session(server.url) as first:
             await first.assert_usable()
@@ -205,7 +215,7 @@ async def test_max_pending_requests_counts_long_polls() -> None:
             assert_limit_error(await a.request("process/list", {}),
                                "pending request limit reached: 8 per connection")
 
-        await assert_b_unaffected(b, again)
+        await assert_b_unaffected(b, again, "--max-pending-requests 8")
         # the polls end at their deadline: the connection takes requests again
         for poll in polls:
             reply = await a.reply_for(poll, within=POLL_SECONDS + 10)

@@ -222,12 +222,19 @@ async def test_process_start_result_and_env_overlay(
         assert exited["params"]["sandboxDenied"] is False
 
 
+@pytest.mark.parametrize("tty", [False, True], ids=["pipe", "tty"])
 @pytest.mark.parametrize("signal_name, code", [("TERM", 143), ("KILL", 137), ("SEGV", 139)])
 async def test_signal_death_is_128_plus_n(
-    server169: ServerHandle, tmp_path: Path, signal_name: str, code: int
+    server169: ServerHandle, tmp_path: Path, signal_name: str, code: int, tty: bool
 ) -> None:
+    """A tty child's signal death is exit code 1 on the references, the signal lost (the same
+    defect as 0.120's, contract §2 #11); trio-exec reports 128+n in both modes
+    (docs/protocol-dialects.md, C2)."""
+    if tty and server169.is_reference:
+        code = 1
     async with session(server169.url) as client:
-        await start169(client, "s", ["/bin/sh", "-c", f"kill -{signal_name} $$"], uri(tmp_path))
+        await start169(client, "s", ["/bin/sh", "-c", f"kill -{signal_name} $$"], uri(tmp_path),
+                       tty=tty)
         await client.wait_process_closed("s")
         exited = next(n for n in client.events("s") if n["method"] == "process/exited")
         assert exited["params"]["exitCode"] == code

@@ -39,7 +39,7 @@ from trio_exec.fs.local import LocalFilesystem
 from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
 from trio_exec.metrics import DaemonMetrics
-from trio_exec.process import cgroup
+from trio_exec.process import cgroup, heap
 from trio_exec.process.daemonenv import inheritable_environment
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.retention import RetentionBudget
@@ -123,6 +123,8 @@ class Daemon:
                      detection.containment.root)
         else:
             log.info("containment off (%s): teardown kills process groups only", detection.reason)
+        if not heap.available:
+            log.info("heap trimming off (not glibc): freed output memory may stay resident")
         config = self.config
         quota = ProcessQuota(
             per_session=config.max_processes_per_session,
@@ -218,6 +220,7 @@ class Daemon:
             await trio.to_thread.run_sync(host_methods.environment_info, abandon_on_cancel=True)
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
+            root.start_soon(self.registry.quota.heap.run)
             async with trio.open_nursery() as connections:
                 accepting = trio.CancelScope()
 

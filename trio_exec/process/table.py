@@ -14,7 +14,8 @@ Rules:
 - Limits (`limits.py`): a start beyond the session's or the daemon's count of live processes
   is refused before anything is spawned; a process stops counting at its close or when its
   supervision ends. Every output log draws on the daemon's retention budget and leaves it
-  when the process is forgotten or its supervision ends.
+  when the process is forgotten or its supervision ends; its memory is then given back
+  (`outputlog.py`, and the heap trimmer is asked to run: `heap.py`).
 
 Test event: `_for_testing_registered` is set when a process enters the table, then replaced by
 a fresh one (a waiter holds the one it took before the start).
@@ -139,7 +140,7 @@ class ProcessTable:
         finally:
             self._supervised.discard(process)
             self._release(process)
-            process.log.discard()
+            self._discard_output(process)
 
     def _reserve(self) -> None:
         """Count a start in, or refuse it by the session's or the daemon's limit."""
@@ -190,4 +191,8 @@ class ProcessTable:
     def _forget(self, process: ManagedProcess) -> None:
         if self._entries.get(process.process_id) is process:
             del self._entries[process.process_id]
-        process.log.discard()
+        self._discard_output(process)
+
+    def _discard_output(self, process: ManagedProcess) -> None:
+        if process.log.discard():
+            self.quota.heap.request()

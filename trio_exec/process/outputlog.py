@@ -78,6 +78,8 @@ class OutputLog:
     _dropped_through: int = 0  # highest output seq dropped by the cap (0: none)
     _last_capacity: int = 0
     _discarded: bool = False
+    #: The seq of the newest output chunk (0: none yet), retained or not.
+    last_output_seq: int = 0
     exit_seq: int | None = None
     close_seq: int | None = None
     budget: RetentionBudget | None = None
@@ -127,6 +129,7 @@ class OutputLog:
         if stream not in STREAMS:
             raise ValueError(f"unknown output stream {stream!r}")
         chunk = Chunk(self._allocate(), stream, data)
+        self.last_output_seq = chunk.seq
         self._store(chunk)
         self._retained += len(data)
         self._count += 1

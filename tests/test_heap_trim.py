@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -26,7 +27,10 @@ async def test_requests_are_coalesced_and_the_last_is_always_served(
         trimmed_at.append(trio.current_time())
         return True
 
-    trimmer = heap.HeapTrimmer(interval=1.0, trim=trim)
+    async def inline(function: Callable[[], bool]) -> bool:
+        return function()
+
+    trimmer = heap.HeapTrimmer(interval=1.0, trim=trim, offload=inline)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trimmer.run)
         trimmer.request()
@@ -43,3 +47,29 @@ async def test_requests_are_coalesced_and_the_last_is_always_served(
         assert trimmed_at == [0.0, 1.0, quiet]
         nursery.cancel_scope.cancel()
     assert trimmer.trims == 3
+
+
+async def test_the_daemon_trims_in_a_worker_thread() -> None:
+    threads: list[bool] = []
+
+    def trim() -> bool:
+        threads.append(_in_worker())
+        return True
+
+    trimmer = heap.HeapTrimmer(trim=trim)
+    trimmer.request()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trimmer.run)
+        with trio.fail_after(10):
+            while not trimmer.trims:  # noqa: ASYNC110 (a worker thread's end)
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert threads == [True]
+
+
+def _in_worker() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return True
+    return False

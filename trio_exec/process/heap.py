@@ -11,10 +11,13 @@ most a few ms, on such a heap).
 Rules:
 - `trim()` calls glibc's `malloc_trim(0)` when the daemon runs on glibc (found at import by
   `ctypes`); elsewhere it does nothing (`available` is False).
-- `HeapTrimmer.request()` is called when a process's output is discarded (it is forgotten or
-  its supervision ended). Requests are coalesced: the first one trims at once, the ones that
+- `HeapTrimmer.request()` is called when the output of a process that wrote at least
+  `TRIM_AFTER_BYTES` is discarded (it is forgotten or its supervision ended): the buffers of a
+  short output are few and small. Requests are coalesced: the first one trims at once, the ones that
   come within `interval` seconds of a trim get one more trim at the end of that interval, so
   a burst of forgets costs one trim per interval and the last forget is always followed by one.
+- The trim runs in a worker thread (the call releases the GIL): returning hundreds of MiB
+  takes tens of ms of the kernel's time, which the event loop does not wait for.
 - The trimmer runs in the daemon's root nursery (`run`); without it, requests are only noted.
 """
 
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
 
 TRIM_INTERVAL = 1.0
+#: A process must have written this much for its forget to ask for a trim.
+TRIM_AFTER_BYTES = 64 * 1024
 
 
 def _find_malloc_trim() -> Callable[[int], int] | None:
@@ -58,8 +63,9 @@ class HeapTrimmer:
     """Invariant: `_wanted` is set exactly while a request waits for its trim."""
 
     interval: float = TRIM_INTERVAL
-    #: What a trim calls (`trim` unless a test observes it).
+    #: What a trim calls (`trim` unless a test observes it), and how (in a worker thread).
     trim: Callable[[], bool] = trim
+    offload: Callable[[Callable[[], bool]], Awaitable[bool]] = trio.to_thread.run_sync
     trims: int = 0
     _wanted: trio.Event = attrs.field(factory=trio.Event)
 
@@ -71,6 +77,6 @@ class HeapTrimmer:
         while True:
             await self._wanted.wait()
             self._wanted = trio.Event()
-            self.trim()
+            await self.offload(self.trim)
             self.trims += 1
             await trio.sleep(self.interval)

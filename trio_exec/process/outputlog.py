@@ -77,7 +77,10 @@ class OutputLog:
     _next_seq: int = 1
     _dropped_through: int = 0  # highest output seq dropped by the cap (0: none)
     _last_capacity: int = 0
-    _discarded: bool = False
+    #: Bytes of output appended in all, retained or not.
+    written_bytes: int = 0
+    #: Set by `discard()`.
+    discarded: bool = False
     #: The seq of the newest output chunk (0: none yet), retained or not.
     last_output_seq: int = 0
     exit_seq: int | None = None
@@ -130,6 +133,7 @@ class OutputLog:
             raise ValueError(f"unknown output stream {stream!r}")
         chunk = Chunk(self._allocate(), stream, data)
         self.last_output_seq = chunk.seq
+        self.written_bytes += len(data)
         self._store(chunk)
         self._retained += len(data)
         self._count += 1
@@ -158,18 +162,15 @@ class OutputLog:
         if self.budget is not None:
             self.budget.release(size)
 
-    def discard(self) -> bool:
+    def discard(self) -> None:
         """The process is forgotten: its retained output is dropped (its memory unmapped) and
-        leaves the budget; a read still in flight is told of the gap. Whether this was the
-        first discard of a log that ever held output."""
-        first = not self._discarded
-        self._discarded = True
+        leaves the budget; a read still in flight is told of the gap."""
+        self.discarded = True
         while self._segments:
             self.drop_oldest()
         if self.budget is not None:
             self.budget.discard(self)
             self.budget = None
-        return first and self._last_capacity > 0
 
     def record_exit(self) -> int:
         if self.exited:

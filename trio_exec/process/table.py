@@ -34,6 +34,7 @@ import trio
 
 from trio_exec.process.cgroup import Containment, ProcessCgroup
 from trio_exec.process.events import Emit
+from trio_exec.process.heap import TRIM_AFTER_BYTES
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.observer import ProcessEvents
@@ -213,5 +214,8 @@ class ProcessTable:
     def _discard_output(self, process: ManagedProcess) -> None:
         if process.spool is not None:
             process.spool.remove()
-        if process.log.discard():
+        if process.log.discarded:
+            return
+        process.log.discard()
+        if process.log.written_bytes >= TRIM_AFTER_BYTES:
             self.quota.heap.request()

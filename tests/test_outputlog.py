@@ -178,7 +178,7 @@ def test_dropped_output_gives_its_segments_back() -> None:
     for _ in range(200):
         log.append_output("stdout", b"y" * 65536)
     assert log.retained_bytes == 1 << 20
-    assert log.mapped_bytes <= (1 << 20) + 2 * SEGMENT_BYTES
+    assert log.mapped_bytes <= (1 << 20) + 3 * SEGMENT_BYTES  # the open ones and one spare
     log.record_exit()
     log.record_close()
     log.discard()

@@ -8,7 +8,9 @@ Rules:
 - The bytes live in segments of anonymous memory (`segments.py`), a few large ones per log, not
   one heap object per chunk: a dropped chunk's memory returns to the system once its segment
   is empty, and all of it when the process is forgotten (`discard()` drops every chunk). A
-  log's segments grow from one page to `SEGMENT_BYTES`, so a short output costs a page.
+  log's segments grow from one page to `SEGMENT_BYTES`, so a short output costs a page. A
+  running log keeps one emptied full-size segment as a spare for its next one: a steady
+  stream maps, faults in and unmaps nothing once its ring is full. `discard()` unmaps it too.
 - With a `budget` (`retention.py`), the log also draws on the daemon-wide budget: it charges
   what it retains, gives back what it drops, and the budget may make it drop more (any chunk,
   the newest too); `discard()` leaves the budget when the process is forgotten.
@@ -77,6 +79,7 @@ class OutputLog:
     _next_seq: int = 1
     _dropped_through: int = 0  # highest output seq dropped by the cap (0: none)
     _last_capacity: int = 0
+    _spare: Segment | None = None
     #: Bytes of output appended in all, retained or not.
     written_bytes: int = 0
     #: Set by `discard()`.
@@ -113,8 +116,10 @@ class OutputLog:
 
     @property
     def mapped_bytes(self) -> int:
-        """Memory mapped for the retained chunks (`segments.py`): resident only where written."""
-        return sum(segment.capacity for segment in self._segments)
+        """Memory mapped for the retained chunks and the spare (`segments.py`): resident only
+        where written."""
+        spare = self._spare.capacity if self._spare is not None else 0
+        return spare + sum(segment.capacity for segment in self._segments)
 
     @property
     def has_dropped(self) -> bool:
@@ -146,7 +151,12 @@ class OutputLog:
     def _store(self, chunk: Chunk) -> None:
         if not self._segments or not self._segments[-1].fits(len(chunk.data)):
             grown = min(SEGMENT_BYTES, 4 * self._last_capacity) if self._last_capacity else PAGE
-            segment = Segment(max(grown, Segment.space_for(len(chunk.data))))
+            needed = max(grown, Segment.space_for(len(chunk.data)))
+            segment, self._spare = self._spare, None
+            if segment is None or segment.capacity < needed:
+                if segment is not None:
+                    segment.close()
+                segment = Segment(needed)
             self._last_capacity = segment.capacity
             self._segments.append(segment)
         self._segments[-1].append(chunk.seq, chunk.stream, chunk.data)
@@ -155,8 +165,13 @@ class OutputLog:
         """Drop the oldest retained chunk (a read asking for it is told of the gap)."""
         segment = self._segments[0]
         self._dropped_through, size = segment.drop_first()
-        if segment.closed:
+        if not segment.live:
             self._segments.popleft()
+            if self._spare is None and segment.capacity >= SEGMENT_BYTES and not self.discarded:
+                segment.reset()
+                self._spare = segment
+            else:
+                segment.close()
         self._retained -= size
         self._count -= 1
         if self.budget is not None:
@@ -168,6 +183,9 @@ class OutputLog:
         self.discarded = True
         while self._segments:
             self.drop_oldest()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
         if self.budget is not None:
             self.budget.discard(self)
             self.budget = None

@@ -9,6 +9,7 @@ Rules:
   where its bytes end, its stream) from the back. A chunk lies whole in one segment; chunks are
   appended in ascending seq and dropped from the front only.
 - Only the pages written count: a map larger than what it holds costs address space, not memory.
+- An empty segment is unmapped, or kept by its log as its one spare (`outputlog.py`).
 - Children do not inherit segments (`MADV_DONTFORK`): a fork copies no page table of them.
 - Reads copy the bytes out; nothing outside holds a view into a map, so it can always be closed.
 """
@@ -29,7 +30,7 @@ PAGE = mmap.PAGESIZE
 class Segment:
     """Invariants: records `first` .. `count - 1` are the live chunks, in ascending seq; the
     bytes of record i are `[end(i - 1), end(i))` (from 0 for i = 0); `_data_end` plus the
-    records' space never exceeds `capacity`. Closed once empty."""
+    records' space never exceeds `capacity`."""
 
     __slots__ = ("_data_end", "_map", "capacity", "count", "first")
 
@@ -97,12 +98,14 @@ class Segment:
         return lo
 
     def drop_first(self) -> tuple[int, int]:
-        """Drop the oldest live chunk: (its seq, its size). Closes the segment once empty."""
+        """Drop the oldest live chunk: (its seq, its size)."""
         seq, size = self.seq(self.first), self.size(self.first)
         self.first += 1
-        if not self.live:
-            self.close()
         return seq, size
+
+    def reset(self) -> None:
+        """Empty the segment for reuse (its pages stay mapped and written)."""
+        self._data_end = self.count = self.first = 0
 
     def close(self) -> None:
         self._map.close()

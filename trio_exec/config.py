@@ -29,6 +29,7 @@ import attrs
 
 from trio_exec.process.limits import DEFAULT_MAX_PROCESSES_PER_SESSION, default_max_processes
 from trio_exec.process.retention import DEFAULT_MAX_RETAINED_BYTES
+from trio_exec.process.spool import DEFAULT_PROCESS_BYTES, DEFAULT_TOTAL_BYTES
 from trio_exec.proto.codec import DEFAULT_MAX_MESSAGE_SIZE
 from trio_exec.rpc.inflight import (
     DEFAULT_MAX_PENDING_REQUESTS,
@@ -150,6 +151,11 @@ class Config:
     max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
     #: Bytes of process output retained in total, across every process of every session.
     max_retained_bytes: int = DEFAULT_MAX_RETAINED_BYTES
+    #: Where each process's output is also written (`process/spool.py`); None: no spool.
+    output_spool_dir: str | None = None
+    #: The most a process's spool holds, and all spools together.
+    output_spool_process_bytes: int = DEFAULT_PROCESS_BYTES
+    output_spool_total_bytes: int = DEFAULT_TOTAL_BYTES
 
     def __attrs_post_init__(self) -> None:
         check_tls_and_auth(self)
@@ -347,6 +353,18 @@ SETTINGS: tuple[Setting, ...] = (
             DEFAULT_MAX_RETAINED_BYTES, "limit: process output kept for reading, all processes "
             "together; the oldest closed processes' output is dropped first", live=False,
             metavar="SIZE"),
+    Setting("output_spool_dir", "output_spool_dir", "--output-spool-dir", text, None,
+            "also write each process's output to files here, so a read of output the memory no "
+            "longer holds is served from disk (the directory is the daemon's own: created, "
+            "emptied of old spool files at start)", live=False, metavar="PATH"),
+    Setting("output_spool_process_bytes", "output_spool_process_bytes",
+            "--output-spool-process-bytes", size, DEFAULT_PROCESS_BYTES,
+            "limit: the output spooled for one process; beyond it its spool stops (logged)",
+            live=False, metavar="SIZE"),
+    Setting("output_spool_total_bytes", "output_spool_total_bytes",
+            "--output-spool-total-bytes", size, DEFAULT_TOTAL_BYTES,
+            "limit: the output spooled for all processes together; beyond it new output is not "
+            "spooled (logged) until forgotten processes free room", live=False, metavar="SIZE"),
     Setting("log_level", "log_level", "--log-level", log_level, "WARNING",
             f"one of {', '.join(LOG_LEVELS)}", live=True, metavar="LEVEL"),
     Setting("log_format", "log_format", "--log-format", log_format, "text",
@@ -441,6 +459,9 @@ def resolve(flags: Mapping[str, Any], config_file: str | None = None) -> Setting
         max_processes=values["max_processes"] or default_max_processes(),
         max_pending_requests=values["max_pending_requests"],
         max_retained_bytes=values["max_retained_bytes"],
+        output_spool_dir=values["output_spool_dir"],
+        output_spool_process_bytes=values["output_spool_process_bytes"],
+        output_spool_total_bytes=values["output_spool_total_bytes"],
     )
     return Settings(values, config)
 

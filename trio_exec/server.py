@@ -29,6 +29,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 import trio
@@ -39,10 +40,11 @@ from trio_exec.fs.local import LocalFilesystem
 from trio_exec.jsonrpc.stream import MessageStream
 from trio_exec.listen import bound_address, open_listening
 from trio_exec.metrics import DaemonMetrics
-from trio_exec.process import cgroup
+from trio_exec.process import cgroup, heap
 from trio_exec.process.daemonenv import inheritable_environment
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.retention import RetentionBudget
+from trio_exec.process.spool import SpoolDirectory
 from trio_exec.rpc import host_methods
 from trio_exec.rpc.connection import (
     CLOSE_TIMEOUT,
@@ -123,8 +125,11 @@ class Daemon:
                      detection.containment.root)
         else:
             log.info("containment off (%s): teardown kills process groups only", detection.reason)
+        if not heap.available:
+            log.info("heap trimming off (not glibc): freed output memory may stay resident")
         config = self.config
         quota = ProcessQuota(
+            spool=_prepare_spool(config),
             per_session=config.max_processes_per_session,
             total=config.max_processes,
             budget=RetentionBudget(config.max_retained_bytes),
@@ -218,6 +223,7 @@ class Daemon:
             await trio.to_thread.run_sync(host_methods.environment_info, abandon_on_cancel=True)
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
+            root.start_soon(self.registry.quota.heap.run)
             async with trio.open_nursery() as connections:
                 accepting = trio.CancelScope()
 
@@ -419,3 +425,21 @@ def _reload(
         except ConfigError as exc:
             log.error("reload refused, the current settings stay: %s", exc)
     systemd.notify(notify_socket, "READY=1")
+
+
+def _prepare_spool(config: Config) -> SpoolDirectory | None:
+    """The output spool of `--output-spool-dir`, its directory made and its stale files gone;
+    a directory that cannot be used is a `ConfigError` naming the setting."""
+    if config.output_spool_dir is None:
+        log.info("output spool off: output older than a process's ring is lost")
+        return None
+    spool = SpoolDirectory(Path(config.output_spool_dir),
+                           process_bytes=config.output_spool_process_bytes,
+                           total_bytes=config.output_spool_total_bytes)
+    try:
+        removed = spool.prepare()
+    except OSError as exc:
+        raise ConfigError(
+            f"--output-spool-dir {config.output_spool_dir}: {exc.strerror or exc}") from None
+    log.info("output spool on in %s (%d stale files removed)", spool.path, removed)
+    return spool

@@ -8,8 +8,9 @@ Rules:
 - A start beyond either limit is refused before anything is spawned, with -32603 naming the
   limit and its value (`process limit reached: 256 per session`); nothing else is affected.
 - One `ProcessQuota` per daemon, shared by every session's table: the total count, the
-  retention budget and what children may inherit of the daemon's environment
-  (`daemonenv.py`) live here, each session's own count in its table.
+  retention budget, the output spool directory when there is one (`spool.py`), the heap trimmer told of every discarded output (`heap.py`) and what
+  children may inherit of the daemon's environment (`daemonenv.py`) live here, each session's
+  own count in its table.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import resource
 import attrs
 
 from trio_exec.process.daemonenv import inheritable_environment
+from trio_exec.process.heap import HeapTrimmer
 from trio_exec.process.retention import RetentionBudget
+from trio_exec.process.spool import SpoolDirectory
 
 DEFAULT_MAX_PROCESSES_PER_SESSION = 256
 #: The total default, unless the open-file limit is lower (`default_max_processes`).
@@ -46,6 +49,8 @@ class ProcessQuota:
     per_session: int = DEFAULT_MAX_PROCESSES_PER_SESSION
     total: int = attrs.field(factory=default_max_processes)
     budget: RetentionBudget = attrs.field(factory=RetentionBudget)
+    heap: HeapTrimmer = attrs.field(factory=HeapTrimmer)
+    spool: SpoolDirectory | None = None
     #: The daemon's environment without its own secrets: what `envPolicy.inherit` draws on.
     inheritable_env: dict[str, str] = attrs.field(
         factory=lambda: inheritable_environment(os.environ)

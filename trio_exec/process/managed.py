@@ -40,6 +40,11 @@ Rules:
   a job lingers while the cgroup has a member besides the leader; the cgroup is removed after
   the final kill. Without it, the group kill alone stays.
 - `process/exited` carries `resourceUsage` (`usage.py`), read before the leader is reaped.
+- With a spool (`spool.py`) every output chunk is also offered to it; a read that asks for
+  output the ring dropped is served from the spool when it holds it. Such a read is limited
+  (by `maxBytes`, or the spool's `READ_BYTES`); its `nextSeq` is the one the log's rule gives
+  for a read of those chunks, and the seq after the last one returned whenever more output
+  follows it, so a client following `nextSeq` reads everything, in either dialect.
 
 Cancellation: when the supervising task is cancelled (session expiry or daemon shutdown) the
 process group is SIGKILLed and the child reaped under a shield, and its fds are closed.
@@ -58,8 +63,9 @@ from trio_exec.process import group, usage
 from trio_exec.process.cgroup import ProcessCgroup
 from trio_exec.process.events import Emit, ProcessClosed, ProcessExited, ProcessOutput, ProcessRead
 from trio_exec.process.observer import EXIT_FAILURE, EXIT_SIGNAL, EXIT_SUCCESS, ProcessEvents
-from trio_exec.process.outputlog import NextSeqRule, OutputLog
+from trio_exec.process.outputlog import NextSeqRule, OutputLog, ReadView
 from trio_exec.process.spawn import Spawned, set_window_size
+from trio_exec.process.spool import ProcessSpool
 from trio_exec.process.waiters import SeqWaiters
 from trio_exec.proto.dialect import Dialect
 
@@ -165,6 +171,8 @@ class ManagedProcess:
     events: ProcessEvents = attrs.field(factory=ProcessEvents)
     #: When the child was spawned (trio clock), for the duration in the exit log line.
     started_at: float = attrs.field(factory=trio.current_time)
+    #: The output spool on disk, when `--output-spool-dir` is set.
+    spool: ProcessSpool | None = None
 
     @property
     def is_v0169(self) -> bool:
@@ -246,8 +254,12 @@ class ManagedProcess:
                 if self.log.has_dropped and not dropped_before:
                     log.info("%s: output beyond %d bytes retained, the oldest dropped",
                              self.process_id, self.log.limit)
+                if self.spool is not None:
+                    self.spool.offer(chunk)
                 self._wake()
                 await self._emit(ProcessOutput(process_id=self.process_id, chunk=chunk))
+            if self.spool is not None:
+                await self.spool.wait_backlog()
 
     async def _watch_exit(self) -> None:
         returncode = await group.wait_exited(self.pid)
@@ -335,6 +347,8 @@ class ManagedProcess:
         rule = (NextSeqRule.UNALLOCATED_UNLESS_LIMITED if self.is_v0169
                 else NextSeqRule.AFTER_LAST_CHUNK)
         view = self.log.read(after_seq, max_bytes, rule)
+        if view.first_retained_seq is not None and self.spool is not None:
+            view = await self._read_spool(after_seq, max_bytes, rule) or view
         return ProcessRead(
             after_seq=after_seq,
             chunks=view.chunks,
@@ -346,6 +360,19 @@ class ManagedProcess:
             sandbox_denied=self.sandbox_denied,
             closed=self.log.closed,
         )
+
+    async def _read_spool(
+        self, after_seq: int, max_bytes: int | None, rule: NextSeqRule
+    ) -> ReadView | None:
+        """The read served from the spool, or None when it holds nothing after `after_seq`."""
+        assert self.spool is not None
+        chunks = await self.spool.read(after_seq, max_bytes)
+        if not chunks:
+            return None
+        last = chunks[-1].seq
+        more = last < self.log.last_output_seq
+        limited = more or max_bytes is not None or rule is NextSeqRule.AFTER_LAST_CHUNK
+        return ReadView(chunks, last + 1 if limited else self.log.next_seq)
 
     async def write(
         self, data: bytes, *, close_stdin: bool = False, write_id: str | None = None

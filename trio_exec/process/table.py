@@ -14,7 +14,11 @@ Rules:
 - Limits (`limits.py`): a start beyond the session's or the daemon's count of live processes
   is refused before anything is spawned; a process stops counting at its close or when its
   supervision ends. Every output log draws on the daemon's retention budget and leaves it
-  when the process is forgotten or its supervision ends.
+  when the process is forgotten or its supervision ends; its memory is then given back
+  (`outputlog.py`, and the heap trimmer is asked to run: `heap.py`).
+- With an output spool (`spool.py`) each process gets one at its start, its writer running in
+  the session's nursery, and loses it (files removed) with its output log. A spool that cannot
+  be opened is said in the log; the process runs without one.
 
 Test event: `_for_testing_registered` is set when a process enters the table, then replaced by
 a fresh one (a waiter holds the one it took before the start).
@@ -30,11 +34,13 @@ import trio
 
 from trio_exec.process.cgroup import Containment, ProcessCgroup
 from trio_exec.process.events import Emit
+from trio_exec.process.heap import TRIM_AFTER_BYTES
 from trio_exec.process.limits import ProcessQuota
 from trio_exec.process.managed import ManagedProcess
 from trio_exec.process.observer import ProcessEvents
 from trio_exec.process.outputlog import OutputLog
 from trio_exec.process.spawn import SpawnError, SpawnRequest, spawn
+from trio_exec.process.spool import ProcessSpool
 from trio_exec.proto import errors
 from trio_exec.proto.dialect import Dialect
 
@@ -92,6 +98,7 @@ class ProcessTable:
         finally:
             if cgroup is not None:
                 cgroup.spawned()
+        spool = self._open_spool(process_id)
         process = ManagedProcess(
             process_id=process_id,
             argv=list(request.argv),
@@ -106,7 +113,10 @@ class ProcessTable:
             log=OutputLog(budget=self.quota.budget),
             on_close=self._release,
             events=self.events,
+            spool=spool,
         )
+        if spool is not None:
+            self._nursery.start_soon(spool.run)
         self._holding.add(process)
         self.events.process_started()
         log.info("%s started: pid %d, %s%s", process_id, spawned.pid,
@@ -121,6 +131,15 @@ class ProcessTable:
         with trio.CancelScope(shield=True):
             await self._nursery.start(self._supervise, process)
         return process
+
+    def _open_spool(self, process_id: str) -> ProcessSpool | None:
+        if self.quota.spool is None:
+            return None
+        try:
+            return self.quota.spool.open(process_id)
+        except OSError as exc:
+            log.warning("%s: no output spool: %s", process_id, exc)
+            return None
 
     def _make_cgroup(self) -> ProcessCgroup:
         assert self.containment is not None
@@ -139,7 +158,7 @@ class ProcessTable:
         finally:
             self._supervised.discard(process)
             self._release(process)
-            process.log.discard()
+            self._discard_output(process)
 
     def _reserve(self) -> None:
         """Count a start in, or refuse it by the session's or the daemon's limit."""
@@ -190,4 +209,13 @@ class ProcessTable:
     def _forget(self, process: ManagedProcess) -> None:
         if self._entries.get(process.process_id) is process:
             del self._entries[process.process_id]
+        self._discard_output(process)
+
+    def _discard_output(self, process: ManagedProcess) -> None:
+        if process.spool is not None:
+            process.spool.remove()
+        if process.log.discarded:
+            return
         process.log.discard()
+        if process.log.written_bytes >= TRIM_AFTER_BYTES:
+            self.quota.heap.request()

@@ -151,16 +151,18 @@ class Peer:
         if not isinstance(item, (bytes, codec.Pieces)) and not self.leaving(item):
             await trio.lowlevel.checkpoint()
             return
-        async with self._write_lock:
-            try:
-                sent = await self.stream.send([payload_of(item)])
-            except StreamClosed as closed:
-                self._closed_by(closed)
-                self._end()
-                raise trio.BrokenResourceError(str(closed)) from None
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._end()
-                raise
+        self._write_lock.acquire_nowait()  # free (checked above): no scheduler pass for it
+        try:
+            sent = await self.stream.send([payload_of(item)])
+        except StreamClosed as closed:
+            self._closed_by(closed)
+            self._end()
+            raise trio.BrokenResourceError(str(closed)) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._end()
+            raise
+        finally:
+            self._write_lock.release()
         if not sent:
             self._end()
             raise trio.ClosedResourceError("the stream is closing")

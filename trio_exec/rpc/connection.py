@@ -149,11 +149,12 @@ class Connection:
                     self.registry,
                     self.fs,
                     self._peer.send,
-                    on_attached=lambda att: nursery.start_soon(self._close_on_takeover, att),
+                    on_attached=self._watch_takeover,
                 )
                 await self._peer.run()
                 nursery.cancel_scope.cancel()
         finally:
+            self._nursery = None
             self._peer.close_outbox()
             if state is not None:
                 state.close()
@@ -237,8 +238,17 @@ class Connection:
             return False
         return True
 
-    async def _close_on_takeover(self, attachment: Attachment) -> None:
-        await attachment.revoked.wait()
+    def _watch_takeover(self, attachment: Attachment) -> None:
+        """A takeover of the session starts closing this connection (no task waits for it:
+        the attachment calls back, and only while the connection runs)."""
+
+        def revoked() -> None:
+            if self._nursery is not None:
+                self._nursery.start_soon(self._close_on_takeover)
+
+        attachment.on_revoke = revoked
+
+    async def _close_on_takeover(self) -> None:
         self._close_code = TAKEOVER_CLOSE_CODE
         self._close_reason = "session resumed by another connection"
         with trio.move_on_after(TAKEOVER_FLUSH_TIMEOUT):

@@ -47,7 +47,7 @@ assert [f.name for f in _RESULT_FIELDS] == [
 assert all(f.metadata.get("omit_if_none") for f in _RESULT_FIELDS[1:])
 
 
-def result_wire(result: InitializeResult) -> Wire:
+def result_wire(result: InitializeResult) -> Wire[InitializeResult]:
     """`result` in its wire form, as the converter would make it (see the module rule)."""
     out: dict[str, Any] = {_SESSION_ID: result.session_id}
     if result.environment_info is not None:
@@ -59,7 +59,7 @@ def result_wire(result: InitializeResult) -> Wire:
     return Wire(out)
 
 
-async def initialize(ctx: CallContext, params: InitializeParams) -> Wire:
+async def initialize(ctx: CallContext, params: InitializeParams) -> Wire[InitializeResult]:
     conn = ctx.conn
     async with conn.initializing():
         attachment = Attachment(conn.label)

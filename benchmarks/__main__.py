@@ -2,7 +2,11 @@
 
 Every run gets a fresh server, every run is bounded by its scenario's timeout and the
 ``--budget``, and every figure printed is a median over the repeats. Each trio-exec figure is
-shown with its ratio to each codex server in the run (immediate-ACK clients: their server cost).
+shown with its ratio to each codex server in the run (immediate-ACK clients: their server cost)
+and, for the per-request figures, to the floor of the stack: the `floor+qa` column runs the
+exec floor (`floor_exec.py`) through the same scenario code, in the same repeats, so its
+figures and trio-exec's are measured by one client under one load; it runs only the scenarios
+that name figures it has (`Scenario.floor_keys`), and only those figures are kept from it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import trio
 
 from . import scenarios as sc
+from .floor_exec import FLOOR, FloorProcess
 from .servers import (
     REFERENCE,
     REFERENCE_0169,
@@ -43,18 +48,20 @@ MODES: dict[str, tuple[str, bool]] = {
     "ref+qa": (REFERENCE, True),
     "ref169+qa": (REFERENCE_0169, True),
     "ref171+qa": (REFERENCE_0171, True),
+    "floor+qa": (FLOOR, True),
 }
 #: The newer codex columns run by default only when their server is installed.
 OPTIONAL_MODES = ("ref169+qa", "ref171+qa")
-DEFAULT_MODES = ["trio-exec", "reference", "ref+qa", *OPTIONAL_MODES]
-#: Ratio columns, newest codex first: (column in the ratio's name, the modes it may use).
+DEFAULT_MODES = ["trio-exec", "reference", "ref+qa", *OPTIONAL_MODES, "floor+qa"]
+#: Ratio columns, newest codex first, then the floor: (column in the ratio's name, the modes
+#: it may use).
 RATIO_AGAINST = (("0.169", ("ref169+qa",)), ("0.171", ("ref171+qa",)),
-                 ("0.120", ("ref+qa", "reference")))
+                 ("0.120", ("ref+qa", "reference")), ("floor", ("floor+qa",)))
 
 
 def installed(mode: str) -> bool:
     kind = MODES[mode][0]
-    return kind == TRIO_EXEC or reference_binary_of(kind).exists()
+    return kind in (TRIO_EXEC, FLOOR) or reference_binary_of(kind).exists()
 
 
 def ratio_cols(modes: list[str]) -> list[tuple[str, str]]:
@@ -87,7 +94,10 @@ async def run_once(scenario: sc.Scenario, mode: str, data_dir: Path) -> Run:
     kind, quickack = MODES[mode]
     t0 = time.perf_counter()
     notes: list[str] = []
-    server = Server(kind, scenario.trio_exec_args if kind == TRIO_EXEC else ())  # blocking (well under a second); nothing else runs meanwhile
+    # blocking (well under a second); nothing else runs meanwhile
+    server: Server | FloorProcess = (
+        FloorProcess() if kind == FLOOR
+        else Server(kind, scenario.trio_exec_args if kind == TRIO_EXEC else ()))
     cpu = sc.CpuMeter(server.pid)
     try:
         with trio.fail_after(scenario.timeout):
@@ -97,6 +107,8 @@ async def run_once(scenario: sc.Scenario, mode: str, data_dir: Path) -> Run:
                 try:
                     cpu.start()
                     values = await scenario.fn(ctx)
+                    if kind == FLOOR:  # what the floor does not serve is not its figure
+                        values = {k: v for k, v in values.items() if k in scenario.floor_keys}
                     cpu.stop()
                     notes.append(f"cpu: bench {cpu.client:.0f}%, daemon {cpu.server:.0f}%")
                 finally:
@@ -287,6 +299,8 @@ async def _amain(selected: list[sc.Scenario], modes: list[str], repeat: int, pla
             for i in range(repeat):
                 for mode in modes:
                     if mode == "reference" and i >= plain_rep:
+                        continue
+                    if MODES[mode][0] == FLOOR and not scenario.floor_keys:
                         continue
                     if mode in timed_out:
                         _print(f"   run {i + 1} {mode:<13} skipped (an earlier run timed out)")

@@ -17,6 +17,10 @@ Figures: the upgrade (TCP connect to the `101` response), connect + `initialize`
 trip of `fs/getMetadata` and of a 1 MiB `fs/writeFile`. Where a floor is already slower than
 the reference, no server built that way can reach the reference on that figure.
 
+The floor of every per-request figure of `./scripts/bench` (PTY echo and resume → caught up
+too, which need a child process) is the exec floor, `floor_exec.py`: the bench runs it as its
+`floor+qa` column, through the same scenario code as every server.
+
     .venv/bin/python -m benchmarks.floor [--repeat 3]
 """
 

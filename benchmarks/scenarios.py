@@ -26,6 +26,7 @@ from typing import Any
 import pybase64
 import trio
 
+from .floor_exec import FloorProcess
 from .servers import REFERENCE, REFERENCES_0169_DIALECT, Server, cpu_seconds, rss_kib
 from .wsclient import Client, ConnectionLost, Pending, RpcError
 
@@ -51,7 +52,7 @@ class Figure:
 
 @dataclass
 class Ctx:
-    server: Server
+    server: Server | FloorProcess
     quickack: bool
     nursery: trio.Nursery
     data_dir: Path
@@ -107,6 +108,8 @@ class Scenario:
     #: Flags for trio-exec so that it runs the same workload as the references (which have
     #: no such limits), e.g. a per-session process limit above the scenario's process count.
     trio_exec_args: tuple[str, ...] = ()
+    #: The figures the exec floor (`floor_exec.py`) measures too: the per-request ones.
+    floor_keys: tuple[str, ...] = ()
 
 
 class CpuMeter:
@@ -741,6 +744,30 @@ async def filesystem(ctx: Ctx) -> dict[str, Value]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# (h) connect + initialize
+
+HANDSHAKE_N = 200
+
+
+async def handshake(ctx: Ctx) -> dict[str, Value]:
+    """A fresh connection's TCP connect, upgrade and `initialize`, each time on a new socket
+    (aborted after the reply); 10 warm-up rounds first."""
+    lat: list[float] = []
+    for i in range(HANDSHAKE_N + 10):
+        t0 = time.perf_counter()
+        c = await Client.connect(ctx.nursery, ctx.server.host, ctx.server.port,
+                                 quickack=ctx.quickack)
+        try:
+            await c.call("initialize", {"clientName": "bench"})
+        except RpcError as exc:
+            raise BenchFailure(f"initialize #{i} failed: {exc}") from None
+        if i >= 10:
+            lat.append(time.perf_counter() - t0)
+        await c.abort()
+    return {"p50": pct(lat, 50) * 1e3, "p99": pct(lat, 99) * 1e3}
+
+
 SCENARIOS = [
     Scenario("spawn", "a", "/bin/true start -> process/closed, 300 sequential spawns",
              spawn_latency,
@@ -756,7 +783,7 @@ SCENARIOS = [
     Scenario("pty", "c", "PTY echo round trip, 1000 x 16 B", pty_echo,
              [Figure("p50", "pty echo p50", "ms", "lower", "{:.3f}"),
               Figure("p99", "pty echo p99", "ms", "lower", "{:.3f}")],
-             timeout=120),
+             timeout=120, floor_keys=("p50", "p99")),
     Scenario("concurrent", "d", "1000 concurrent `sleep 1000` in one session", concurrent_sleeps,
              [Figure("start_all", "start 1000 (pipelined)", "s", "lower", "{:.3f}"),
               Figure("kill_all", "terminate 1000 -> last closed", "s", "lower", "{:.3f}"),
@@ -775,7 +802,7 @@ SCENARIOS = [
               Figure("first_notif", "drop -> first live notification", "ms", "lower", "{:.2f}"),
               Figure("caught_up", "drop -> caught up", "ms", "lower", "{:.2f}"),
               Figure("retries", "resume retries (already attached)", "count", "", "{:.0f}")],
-             timeout=45),
+             timeout=45, floor_keys=("reconnect", "first_notif", "caught_up")),
     Scenario("fs", "g", "filesystem methods", filesystem,
              [Figure("write1", "writeFile 1 MiB (median of 10)", "MiB/s", "higher", "{:.1f}"),
               Figure("read1", "readFile 1 MiB (median of 10)", "MiB/s", "higher", "{:.1f}"),
@@ -791,6 +818,11 @@ SCENARIOS = [
               Figure("readdir100k", "readDirectory 100 000 entries (median of 3)", "ms", "lower", "{:.1f}"),
               Figure("meta_p50", "getMetadata p50", "ms", "lower", "{:.3f}"),
               Figure("meta_p99", "getMetadata p99", "ms", "lower", "{:.3f}")],
-             timeout=120),
+             timeout=120, floor_keys=("meta_p50", "meta_p99")),
+    Scenario("handshake", "h", f"connect + initialize, {HANDSHAKE_N} fresh connections",
+             handshake,
+             [Figure("p50", "connect+initialize p50", "ms", "lower", "{:.3f}"),
+              Figure("p99", "connect+initialize p99", "ms", "lower", "{:.3f}")],
+             timeout=60, floor_keys=("p50", "p99")),
 ]
 

@@ -42,9 +42,12 @@ from trio_exec.proto.errors import InternalError, InvalidRequest
 from trio_exec.proto.process_messages import ProcessOutputNotification
 from trio_exec.proto.sandbox import ReadOnly
 from trio_exec.proto.sandbox_context import SandboxContext
+from trio_exec.proto.session_messages import InitializeResult, ServerInfo
 from trio_exec.rpc.fs_methods import access_policy
+from trio_exec.rpc.host_methods import environment_info
 from trio_exec.rpc.notifications import encode_event, output_params
 from trio_exec.rpc.process_methods import read_result
+from trio_exec.rpc.session_methods import CAPABILITIES, result_wire
 from trio_exec.sandbox.access import UNRESTRICTED, ContextAccess, PolicyAccess
 from trio_exec.sandbox.policy import Access, ServerPaths
 
@@ -254,3 +257,18 @@ def test_the_exit_event_carries_its_resource_usage_last() -> None:
         b'{"method":"process/exited","params":{"processId":"p","seq":2,"exitCode":0,'
         b'"resourceUsage":{"userCpuUsec":1,"systemCpuUsec":2,"maxRssBytes":3}}}'
     )
+
+
+def test_the_initialize_result_wire_form_equals_the_converters() -> None:
+    environment = environment_info()
+    for result in (
+        InitializeResult(
+            session_id="s-1", environment_info=environment,
+            capabilities={**CAPABILITIES, "containment": False},
+            server_info=ServerInfo(name="trio-exec", version="1.2.3"),
+        ),
+        InitializeResult(session_id="s-2"),
+    ):
+        wire = result_wire(result).value
+        assert isinstance(wire, dict)
+        assert list(wire.items()) == list(unstructure(result).items())  # member order too

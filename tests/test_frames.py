@@ -91,3 +91,17 @@ async def test_a_write_cut_short_mid_frame_lets_nothing_follow_it() -> None:
                 await frames.send_text_frames([b"{}"], still_open=lambda: True)
             await ours.aclose()
     assert close not in bytes(received)
+
+
+async def test_a_write_cancelled_before_it_starts_leaves_the_stream_whole() -> None:
+    """A cancellation already pending when a write is called is raised before any byte
+    leaves: the stream is not torn, so the Close frame can still follow."""
+    left, right = trio.testing.memory_stream_pair()
+    frames = FrameStream(left)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await frames.send_text_frames([b"{}"], still_open=lambda: True)
+    assert scope.cancelled_caught
+    assert not frames.torn
+    await frames.send_all(b"close")
+    assert await right.receive_some() == b"close"

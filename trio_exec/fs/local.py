@@ -1,7 +1,8 @@
 """`LocalFilesystem`: the one local implementation of the `fs/*` service.
 
 Rule: every operation is its sandbox check followed by the operation, both run together in a
-worker thread, so the event loop never waits on the disk, however large the file. The threads
+worker thread (`handoff.py`: trio's thread cache without `trio.to_thread`'s general machinery),
+so the event loop never waits on the disk, however large the file. The threads
 come from the filesystem's own `CapacityLimiter` (`threads`), not trio's default one, so
 filesystem work never queues a `process/start` behind it; no operation blocks a thread on a
 FIFO or device (they are opened non-blocking and waited for on the loop, `streams.py`).
@@ -38,6 +39,7 @@ import attrs
 import trio
 
 from trio_exec.fs import blocking, streams
+from trio_exec.fs.handoff import Handoff
 from trio_exec.fs.target import Target
 from trio_exec.fs.walk import WalkLimits, WalkOutcome, walk
 from trio_exec.proto.errors import InvalidRequest, from_os_error
@@ -101,9 +103,11 @@ class LocalFilesystem:
         factory=lambda: trio.CapacityLimiter(FS_THREADS)
     )
     _server: ServerPaths = attrs.field(init=False)
+    _handoff: Handoff = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._server = ServerPaths(cwd=self.cwd, tmpdir=self.tmpdir)
+        self._handoff = Handoff(self.threads)
 
     async def _run(
         self,
@@ -134,7 +138,7 @@ class LocalFilesystem:
             except OSError as exc:
                 raise from_os_error(exc) from exc
 
-        return await trio.to_thread.run_sync(work, abandon_on_cancel=abandon, limiter=self.threads)
+        return await self._handoff.run(work, abandon=abandon)
 
     async def read_file(
         self,

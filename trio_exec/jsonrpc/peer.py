@@ -9,12 +9,18 @@ Rules:
   ends the peer (the stream's end, a write failure, a missing pong, `cancel()`), with the
   others cancelled. Closing the stream is the owner's last step (`aclose`), after its own
   clean-up.
-- The writer is the only task that writes; everyone else puts messages into `outbox`. It
-  joins what is already queued into one write up to `batch_bytes` (0: one message per
+- One write at a time, in the order messages were given: `send(item)` writes the item itself,
+  in the calling task, when the writer is idle (waiting on an empty outbox) and no other
+  `send` is writing; otherwise it puts the item into `outbox`, as everyone may, and the writer
+  writes it after what came before (it waits for a `send` still writing). Writing at once
+  saves the hand-off to the writer, a scheduler pass for every reply and notification. The
+  writer joins what is already queued into one write up to `batch_bytes` (0: one message per
   write). A `Tracked` item is offered to `leaving` just before its write (False: dropped
-  unsent) and to `written` once written.
-- Closing the outbox's send side lets the writer drain what is queued and then end the peer;
-  `stop_sending` closes both sides (nothing queued leaves).
+  unsent) and to `written` once written. A write that fails ends the peer, whoever wrote.
+- Closing the outbox's send side (`close_outbox`) lets the writer drain what is queued and then
+  end the peer; `stop_sending` closes both sides (nothing queued leaves). `send` refuses
+  (`ClosedResourceError`) once either was called, and (`BrokenResourceError`) once the peer
+  has ended.
 - The reader waits for `before_read` (the daemon's read pause) before each message, decodes
   it, offers it to `tap` (a test hook; True drops it), and routes it: a request to
   `on_request`, a notification to `on_notification`, a reply into `calls` (a reply for no
@@ -94,6 +100,10 @@ class Peer:
     outbox: trio.MemorySendChannel[Outboxed] = attrs.field(init=False)
     _queued: trio.MemoryReceiveChannel[Outboxed] = attrs.field(init=False)
     _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    #: Held by whoever writes to the stream: the writer or a `send` writing at once.
+    _write_lock: trio.StrictFIFOLock = attrs.field(factory=trio.StrictFIFOLock)
+    _outbox_closed: bool = False
+    _ended: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.outbox, self._queued = trio.open_memory_channel[Outboxed](self.outbox_capacity)
@@ -115,8 +125,53 @@ class Peer:
 
     def stop_sending(self) -> None:
         """Nothing more is written: both sides of the outbox are closed."""
+        self._outbox_closed = True
         self.outbox.close()
         self._queued.close()
+
+    def close_outbox(self) -> None:
+        """Nothing more is accepted; the writer writes what is queued, then ends the peer."""
+        self._outbox_closed = True
+        self.outbox.close()
+
+    async def send(self, item: Outboxed, at_once: bool = True) -> None:
+        """Write `item` after everything given before it (see the rules); not `at_once`: always
+        through the outbox. Raises trio's `ClosedResourceError` once the outbox is closed,
+        `BrokenResourceError` once the peer has ended. Cancellation: a write cut short ends
+        the peer (the stream is torn)."""
+        if self._outbox_closed:
+            raise trio.ClosedResourceError("the outbox is closed")
+        if self._ended:
+            raise trio.BrokenResourceError("the peer has ended")
+        idle = self._queued.statistics()
+        if (not at_once or idle.tasks_waiting_receive != 1 or idle.current_buffer_used
+                or self._write_lock.locked()):
+            await self.outbox.send(item)
+            return
+        if not isinstance(item, (bytes, codec.Pieces)) and not self.leaving(item):
+            await trio.lowlevel.checkpoint()
+            return
+        self._write_lock.acquire_nowait()  # free (checked above): no scheduler pass for it
+        try:
+            sent = await self.stream.send([payload_of(item)])
+        except StreamClosed as closed:
+            self._closed_by(closed)
+            self._end()
+            raise trio.BrokenResourceError(str(closed)) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._end()
+            raise
+        finally:
+            self._write_lock.release()
+        if not sent:
+            self._end()
+            raise trio.ClosedResourceError("the stream is closing")
+        if not isinstance(item, (bytes, codec.Pieces)):
+            self.written(item)
+
+    def _end(self) -> None:
+        self._ended = True
+        self._scope.cancel()
 
     async def aclose(self, within: float, code: int = 1000, reason: str | None = None) -> None:
         """Close the stream, waiting at most `within` seconds. Cancellation: shielded."""
@@ -171,7 +226,9 @@ class Peer:
                     del item  # a large response is alive once, in the batch
                     if not batch:
                         continue
-                    if not await self.stream.send([payload_of(queued) for queued in batch]):
+                    async with self._write_lock:
+                        sent = await self.stream.send([payload_of(queued) for queued in batch])
+                    if not sent:
                         break
                     for queued in batch:
                         if not isinstance(queued, (bytes, codec.Pieces)):
@@ -181,6 +238,7 @@ class Peer:
             self._closed_by(closed)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        self._ended = True
         scope.cancel()
 
     async def _pinger(self, scope: trio.CancelScope) -> None:

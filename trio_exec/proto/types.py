@@ -10,7 +10,7 @@ into the reply as it is; `Wire`, a result already in its wire form, passed throu
 A leaf of `proto/`: it imports nothing of the package.
 """
 
-from typing import NewType
+from typing import Generic, NewType, TypeVar
 
 U64 = NewType("U64", int)
 Usize = NewType("Usize", int)
@@ -40,10 +40,15 @@ class Spliced:
         self.text = text
 
 
-class Wire:
+#: The message class a `Wire` value stands for.
+M = TypeVar("M")
+
+
+class Wire(Generic[M]):
     """A value already in its wire form (JSON types, wire member names), built directly where
     the schema is fixed and the result is large; the converter passes it through as it is.
-    Each use has a test that it equals the converter's output for the same result."""
+    Each use has a test that it equals the converter's output for the same result. Its type
+    argument names the message class it stands for (`Wire[InitializeResult]`)."""
 
     __slots__ = ("value",)
 

@@ -1,9 +1,10 @@
 """One connection of the daemon: a `Peer` (`jsonrpc/peer.py`) serving requests, and the
 session it holds.
 
-Ownership: everything runs in the connection's nursery, whose lifetime is the connection. The
-peer's writer is the only task that writes; everyone else (responses, the session's
-notifications) puts encoded messages into its outbox (`sink`). The reader never waits for a
+Ownership: everything runs in the connection's nursery, whose lifetime is the connection.
+Responses and the session's notifications are sent through the peer (`Peer.send`), one write
+at a time in the order given: written at once by their task when nothing is queued, else
+queued for the peer's writer. The reader never waits for a
 request: each one runs as its own task, so a long-poll never delays another request. It waits
 for room instead: at the in-flight bounds (requests not yet answered, reply bytes not yet
 written; `inflight.py`) it stops reading the stream until the writer has caught up. A request
@@ -139,7 +140,6 @@ class Connection:
     async def serve(self) -> None:
         """Run until the connection ends, then park the session if this connection still holds
         it. Cancellation: the stream is closed; the session is parked as on any other end."""
-        sink = self._peer.outbox
         state: ConnectionState | None = None
         try:
             async with trio.open_nursery() as nursery:
@@ -148,13 +148,14 @@ class Connection:
                     self.label,
                     self.registry,
                     self.fs,
-                    sink,
-                    on_attached=lambda att: nursery.start_soon(self._close_on_takeover, att),
+                    self._peer.send,
+                    on_attached=self._watch_takeover,
                 )
                 await self._peer.run()
                 nursery.cancel_scope.cancel()
         finally:
-            sink.close()
+            self._nursery = None
+            self._peer.close_outbox()
             if state is not None:
                 state.close()
             if state is not None and state.session is not None and state.attachment is not None:
@@ -232,19 +233,28 @@ class Connection:
     async def _send(self, payload: codec.Encoded | Reply) -> bool:
         """Queue `payload` for the writer; False when the connection has ended."""
         try:
-            await self._peer.outbox.send(payload)
+            await self._peer.send(payload)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         return True
 
-    async def _close_on_takeover(self, attachment: Attachment) -> None:
-        await attachment.revoked.wait()
+    def _watch_takeover(self, attachment: Attachment) -> None:
+        """A takeover of the session starts closing this connection (no task waits for it:
+        the attachment calls back, and only while the connection runs)."""
+
+        def revoked() -> None:
+            if self._nursery is not None:
+                self._nursery.start_soon(self._close_on_takeover)
+
+        attachment.on_revoke = revoked
+
+    async def _close_on_takeover(self) -> None:
         self._close_code = TAKEOVER_CLOSE_CODE
         self._close_reason = "session resumed by another connection"
         with trio.move_on_after(TAKEOVER_FLUSH_TIMEOUT):
             while self._running:
                 await self._idle.wait()
-        self._peer.outbox.close()  # the writer drains what is queued, then ends the connection
+        self._peer.close_outbox()  # the writer drains what is queued, then ends the connection
 
     def shutdown(self) -> None:
         """End the connection with Close 1001; the session is parked like on any other end."""

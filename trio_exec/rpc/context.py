@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-import trio
 
 from trio_exec.fs.handles import FileHandles
 from trio_exec.fs.local import LocalFilesystem
@@ -34,7 +33,9 @@ class ConnectionState:
     label: str
     registry: SessionRegistry
     fs: LocalFilesystem
-    sink: trio.MemorySendChannel[codec.Encoded]
+    #: Sends one encoded message to the client, at once if allowed (the connection's
+    #: `Peer.send`).
+    sink: Callable[[codec.Encoded, bool], Awaitable[None]]
     on_attached: Callable[[Attachment], None]
     session: Session | None = None
     attachment: Attachment | None = None

@@ -12,16 +12,19 @@ Rules:
   saving the converter's ~9 µs per chunk (the whole encoding costs ~20 µs at 64 KiB); they
   equal the converter's output, member order included (tests/test_domain_types.py).
 - `NotificationSink` is what a connection hands its session (`Session.open_sink`): it encodes
-  each event and puts it on the connection's outbound channel, in the order it is sent (the
-  process sends under its record lock, so seq order is send order).
+  each event and gives it to the connection's send (`Peer.send`), in the order it is sent (the
+  process sends under its record lock, so seq order is send order). `process/output`, the hot
+  path, is written at once by the pump when nothing is queued (no hand-off to the writer);
+  the other events always go through the writer's queue, so the process's own work right
+  after them (its leader reaped once `process/closed` is recorded) goes first, as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, assert_never
 
 import attrs
-import trio
 
 from trio_exec.fs.watch import MissingChanged
 from trio_exec.process.events import ProcessClosed, ProcessExited, ProcessOutput
@@ -104,9 +107,11 @@ def encode_event(event: SessionEvent) -> bytes:
 
 @attrs.define(eq=False)
 class NotificationSink:
-    """A connection's end of its session's events: encoded onto its outbound channel."""
+    """A connection's end of its session's events: encoded, then sent by `send_encoded` (the
+    connection's: the message, and whether it may be written at once; trio's
+    `BrokenResourceError`/`ClosedResourceError` once the connection has ended)."""
 
-    channel: trio.MemorySendChannel[Encoded]
+    send_encoded: Callable[[Encoded, bool], Awaitable[None]]
 
     async def send(self, event: SessionEvent) -> None:
-        await self.channel.send(encode_event(event))
+        await self.send_encoded(encode_event(event), isinstance(event, ProcessOutput))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import attrs
@@ -60,17 +61,23 @@ class EventSink(Protocol):
 @attrs.define(eq=False)
 class Attachment:
     """One connection's hold on a session. `revoked` is set when another connection takes
-    the session over; the long-polls run under `guard()` are then cancelled."""
+    the session over; the long-polls run under `guard()` are then cancelled, and `on_revoke`
+    (the connection's, when it set one) is called, once."""
 
     connection_label: str
     sink: EventSink | None = None
     revoked: trio.Event = attrs.field(factory=trio.Event)
+    on_revoke: Callable[[], None] | None = None
     _guarded: set[trio.CancelScope] = attrs.field(factory=set)
 
     def revoke(self) -> None:
+        if self.revoked.is_set():
+            return
         self.revoked.set()
         for scope in self._guarded:
             scope.cancel()
+        if self.on_revoke is not None:
+            self.on_revoke()
 
     def guard(self) -> trio.CancelScope:
         """A scope that the takeover cancels; the caller checks `revoked` after it."""

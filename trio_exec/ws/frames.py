@@ -105,8 +105,11 @@ class FrameStream(trio.abc.Stream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         self._check_open()
-        async with self._write_lock:
+        await self._acquire()
+        try:
             await self._write(data)
+        finally:
+            self._write_lock.release()
 
     async def send_text_frames(
         self, payloads: list[Encoded], *, still_open: Callable[[], bool]
@@ -114,12 +117,25 @@ class FrameStream(trio.abc.Stream):
         """Write `payloads` as whole text frames, unless the WebSocket is closing
         (`still_open()` false under the lock). Raises trio's stream errors."""
         self._check_open()
-        async with self._write_lock:
+        await self._acquire()
+        try:
             if not still_open():
                 return False
             for piece in frame_pieces(payloads):
                 await self._write(piece)
+        finally:
+            self._write_lock.release()
         return True
+
+    async def _acquire(self) -> None:
+        """Take the write lock; a free one without a scheduler pass of its own (the write that
+        follows is the schedule point; a free lock has nobody waiting for it). A cancellation
+        already pending is raised here, before any byte is written (no torn frame)."""
+        if self._write_lock.locked():
+            await self._write_lock.acquire()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._write_lock.acquire_nowait()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._inner.wait_send_all_might_not_block()

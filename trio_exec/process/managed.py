@@ -218,7 +218,7 @@ class ManagedProcess:
         """Whether a process besides the exited leader is left: in its cgroup, else its group."""
         if self.cgroup is not None:
             return any(pid != self.pid for pid in self.cgroup.members())
-        return await trio.to_thread.run_sync(group.has_members, self.pid)
+        return await group.has_members(self.pid)
 
     async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
         try:

@@ -193,7 +193,7 @@ class ManagedProcess:
             async with trio.open_nursery() as nursery:
                 for stream_name, stream in self._spawned.outputs:
                     nursery.start_soon(self._pump, stream_name, stream)
-                nursery.start_soon(self._watch_exit)
+                await self._watch_exit()  # in this task: one task fewer per process
             await self._record_close()
             await self._spawned.aclose()
             lingering = not self._group_killed.is_set() and await self._has_job()

@@ -768,6 +768,187 @@ async def handshake(ctx: Ctx) -> dict[str, Value]:
     return {"p50": pct(lat, 50) * 1e3, "p99": pct(lat, 99) * 1e3}
 
 
+# (i) many clients at once: 8 streaming connections, then 50 connections running commands
+
+MANY_STREAMS = 8
+MANY_STREAM_BYTES = 32 * MiB
+MANY_STREAM_FILE = 1 * MiB
+MANY_STREAM_LINE = 32
+MANY_CMD_CLIENTS = 50
+MANY_CMD_SECONDS = 3.0
+#: Sessions opened at a time before a phase starts (not measured).
+MANY_CONNECT_CONCURRENCY = 10
+#: The longest chunk compared against the expected pattern in one slice.
+_PATTERN_SPAN = 1 * MiB
+
+
+async def _sessions(ctx: Ctx, n: int) -> list[Client]:
+    """``n`` initialized sessions, opened ``MANY_CONNECT_CONCURRENCY`` at a time."""
+    out: list[Client] = []
+    todo = iter(range(n))
+
+    async def opener() -> None:
+        for _ in todo:
+            with trio.fail_after(30):
+                out.append(await ctx.session())
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(min(n, MANY_CONNECT_CONCURRENCY)):
+            nursery.start_soon(opener)
+    return out
+
+
+class PatternCheck:
+    """Checks a stream that must be ``line`` repeated, cut at ``total`` bytes; counts bytes."""
+
+    def __init__(self, line: bytes, total: int) -> None:
+        self.line = line
+        self.total = total
+        self.got = 0
+        self.bad = 0
+        self._rep = line * (_PATTERN_SPAN // len(line) + 2)
+
+    def feed(self, data: bytes) -> None:
+        for off in range(0, len(data), _PATTERN_SPAN):
+            part = data[off:off + _PATTERN_SPAN]
+            start = self.got % len(self.line)
+            if self._rep[start:start + len(part)] != part:  # bytes slices: memcpy + memcmp
+                self.bad += 1
+            self.got += len(part)
+
+
+def _stream_file(data_dir: Path, i: int) -> Path:
+    """Stream ``i``'s source: its own 32-byte line repeated to ``MANY_STREAM_FILE`` bytes (made
+    once, shared by every run); the child ``cat``s it until it has written its share."""
+    path = data_dir / f"stream-{i}.txt"
+    if not path.exists():
+        path.write_bytes(_stream_line(i) * (MANY_STREAM_FILE // MANY_STREAM_LINE))
+    return path
+
+
+def _stream_line(i: int) -> bytes:
+    head = b"stream %d " % i
+    return head + b"." * (MANY_STREAM_LINE - len(head) - 1) + b"\n"
+
+
+async def _many_streams(ctx: Ctx) -> dict[str, Value]:
+    clients = await _sessions(ctx, MANY_STREAMS)
+    checks: list[PatternCheck] = []
+    exits: list[dict[str, Any]] = []
+    closed = [trio.Event() for _ in clients]
+    t_closed = [0.0] * len(clients)
+    stray: list[str] = []
+    for i, c in enumerate(clients):
+        check = PatternCheck(_stream_line(i), MANY_STREAM_BYTES)
+        checks.append(check)
+
+        def on_notify(m: Any, i: int = i, check: PatternCheck = check) -> None:
+            params = m["params"]
+            method = m["method"]
+            if method == "process/output":
+                if params["stream"] != "stdout":
+                    stray.append(f"stream {i}: {params['stream']} output")
+                check.feed(pybase64.b64decode(params["chunk"]))
+            elif method == "process/exited":
+                exits.append(params)
+            elif method == "process/closed":
+                t_closed[i] = time.perf_counter()
+                closed[i].set()
+
+        c.on_notify = on_notify
+    argvs = []
+    for i in range(len(clients)):
+        source = str(_stream_file(ctx.data_dir, i))
+        argvs.append(["/bin/cat", *[source] * (MANY_STREAM_BYTES // MANY_STREAM_FILE)])
+    t0 = time.perf_counter()
+    pend = []
+    for i, c in enumerate(clients):
+        pend.append(await c.start_request(
+            "process/start", ctx.start_params(f"stream-{i}", argvs[i])))
+    for p in pend:
+        try:
+            await p.wait()
+        except RpcError as exc:
+            raise BenchFailure(f"process/start failed: {exc}") from None
+    for i, c in enumerate(clients):
+        await wait_event(closed[i], 120, f"process/closed of stream {i}", c)
+    elapsed = max(t_closed) - t0
+    wrong = [f"stream {i}: {ch.got} bytes, {ch.bad} bad chunks"
+             for i, ch in enumerate(checks) if ch.got != ch.total or ch.bad]
+    codes = [e.get("exitCode") for e in exits]
+    if wrong or stray or codes != [0] * len(clients):
+        raise BenchFailure(f"streams wrong: {wrong or stray or f'exit codes {codes}'}")
+    for c in clients:
+        await c.abort()
+    return {"stream_mibps": len(clients) * MANY_STREAM_BYTES / MiB / elapsed}
+
+
+async def _many_commands(ctx: Ctx) -> dict[str, Value]:
+    clients = await _sessions(ctx, MANY_CMD_CLIENTS)
+    latencies: list[float] = []
+    failures: list[str] = []
+    t_last = [0.0]
+
+    async def worker(k: int, c: Client, deadline: float) -> None:
+        waiting: dict[str, tuple[trio.Event, list[bytes], list[Any]]] = {}
+
+        def on_notify(m: Any) -> None:
+            params = m["params"]
+            w = waiting.get(params.get("processId"))
+            if w is None:
+                return
+            method = m["method"]
+            if method == "process/output":
+                w[1].append(pybase64.b64decode(params["chunk"]))
+            elif method == "process/exited":
+                w[2].append(params["exitCode"])
+            elif method == "process/closed":
+                w[0].set()
+
+        c.on_notify = on_notify
+        n = 0
+        while time.perf_counter() < deadline:
+            pid = f"cmd-{k}-{n}"
+            n += 1
+            ev = trio.Event()
+            out: list[bytes] = []
+            code: list[Any] = []
+            waiting[pid] = (ev, out, code)
+            t0 = time.perf_counter()
+            try:
+                await c.call("process/start", ctx.start_params(pid, ["/bin/echo", pid]))
+            except RpcError as exc:
+                failures.append(f"process/start: {exc}")
+                return
+            await wait_event(ev, 30, f"process/closed of {pid}", c)
+            t1 = time.perf_counter()
+            del waiting[pid]
+            if b"".join(out) != pid.encode() + b"\n" or code != [0]:
+                failures.append(f"{pid}: output {b''.join(out)!r}, exit codes {code}")
+                return
+            latencies.append(t1 - t0)
+            t_last[0] = max(t_last[0], t1)
+
+    t0 = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for k, c in enumerate(clients):
+            nursery.start_soon(worker, k, c, t0 + MANY_CMD_SECONDS)
+    if failures:
+        raise BenchFailure(f"{len(failures)} commands failed, first: {failures[0]}")
+    ctx.notes.append(f"{len(latencies)} commands on {len(clients)} connections")
+    return {
+        "cmd_rate": len(latencies) / (t_last[0] - t0),
+        "cmd_p50": pct(latencies, 50) * 1e3,
+        "cmd_p99": pct(latencies, 99) * 1e3,
+    }
+
+
+async def many_clients(ctx: Ctx) -> dict[str, Value]:
+    out = await _many_streams(ctx)
+    out.update(await _many_commands(ctx))
+    return out
+
+
 SCENARIOS = [
     Scenario("spawn", "a", "/bin/true start -> process/closed, 300 sequential spawns",
              spawn_latency,
@@ -824,5 +1005,15 @@ SCENARIOS = [
              [Figure("p50", "connect+initialize p50", "ms", "lower", "{:.3f}"),
               Figure("p99", "connect+initialize p99", "ms", "lower", "{:.3f}")],
              timeout=60, floor_keys=("p50", "p99")),
+    Scenario("many", "i",
+             f"many clients at once: {MANY_STREAMS} connections each streaming "
+             f"{MANY_STREAM_BYTES // MiB} MiB, then {MANY_CMD_CLIENTS} connections each running "
+             f"`echo` in a loop for {MANY_CMD_SECONDS:g} s", many_clients,
+             [Figure("stream_mibps", f"{MANY_STREAMS} streams, aggregate output", "MiB/s",
+                     "higher", "{:.1f}"),
+              Figure("cmd_rate", f"{MANY_CMD_CLIENTS} clients, aggregate commands", "cmd/s",
+                     "higher", "{:.0f}"),
+              Figure("cmd_p50", "command start->closed p50", "ms", "lower", "{:.2f}"),
+              Figure("cmd_p99", "command start->closed p99", "ms", "lower", "{:.2f}")],
+             timeout=120),
 ]
-

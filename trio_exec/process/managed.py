@@ -201,7 +201,7 @@ class ManagedProcess:
             async with trio.open_nursery() as nursery:
                 for stream_name, stream in self._spawned.outputs:
                     nursery.start_soon(self._pump, stream_name, stream)
-                nursery.start_soon(self._watch_exit)
+                await self._watch_exit()  # in this task: one task fewer per process
             await self._record_close()
             await self._spawned.aclose()
             lingering = not self._group_killed.is_set() and await self._has_job()
@@ -226,7 +226,7 @@ class ManagedProcess:
         """Whether a process besides the exited leader is left: in its cgroup, else its group."""
         if self.cgroup is not None:
             return any(pid != self.pid for pid in self.cgroup.members())
-        return await trio.to_thread.run_sync(group.has_members, self.pid)
+        return await group.has_members(self.pid)
 
     async def _pump(self, stream_name: str, stream: trio.abc.ReceiveStream) -> None:
         try:

@@ -148,6 +148,8 @@ async def soak(args: argparse.Namespace, server: Server, census: Census, root: P
     log = server.handle.stderr_text()
     if "Traceback" in log:
         violations.append(f"{log.count('Traceback')} tracebacks in the daemon's log")
+        first = log.index("Traceback")
+        print(log[max(0, log.rfind("\n", 0, first - 1) - 400):first + 4000], file=sys.stderr)
     flat_lines, flat_violations = flatness(samples, args.duration)
     violations += flat_violations
 

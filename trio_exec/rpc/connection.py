@@ -144,14 +144,19 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                state = self._state = ConnectionState(
-                    self.label,
-                    self.registry,
-                    self.fs,
-                    self._peer.send,
-                    on_attached=self._watch_takeover,
-                )
-                await self._peer.run()
+                try:
+                    state = self._state = ConnectionState(
+                        self.label,
+                        self.registry,
+                        self.fs,
+                        self._peer.send,
+                        on_attached=self._watch_takeover,
+                    )
+                    await self._peer.run()
+                finally:
+                    # ending: no task starts in it any more (a takeover now finds the
+                    # connection closing already; the nursery may close under it at any time)
+                    self._nursery = None
                 nursery.cancel_scope.cancel()
         finally:
             self._nursery = None

@@ -184,11 +184,13 @@ async def test_removal_deletes_the_files(tmp_path: Path) -> None:
 def test_stale_spool_files_are_removed_at_start(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    for name in ("0011aabb.out", "0011aabb.idx", "ccdd.out"):
+    for name in ("0011aabbccddeeff.out", "0011aabbccddeeff.idx", "9f8e7d6c5b4a3210.out"):
         (spool_dir / name).write_bytes(b"old")
-    (spool_dir / "notes.txt").write_text("not a spool file")
+    kept = ["build.out", "notes.txt", "0011aabb.idx", "0011AABBCCDDEEFF.out"]
+    for name in kept:  # an operator's own files, never drawn by the spool
+        (spool_dir / name).write_text("not a spool file")
     assert SpoolDirectory(spool_dir).prepare() == 3
-    assert [p.name for p in spool_dir.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in spool_dir.iterdir()) == sorted(kept)
     made = tmp_path / "new" / "spool"
     assert SpoolDirectory(made).prepare() == 0
     assert made.stat().st_mode & 0o777 == 0o700
@@ -199,8 +201,8 @@ async def test_the_daemon_removes_stale_files_at_start_and_a_forgotten_process_s
 ) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    (spool_dir / "feedbeef.out").write_bytes(b"from an earlier run")
-    (spool_dir / "feedbeef.idx").write_bytes(b"")
+    (spool_dir / "feedbeef00c0ffee.out").write_bytes(b"from an earlier run")
+    (spool_dir / "feedbeef00c0ffee.idx").write_bytes(b"")
     async with daemon("--output-spool-dir", str(spool_dir), "--retention", "0") as server, \
             session(server.url) as client:
         assert os.listdir(spool_dir) == []

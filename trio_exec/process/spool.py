@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import struct
 from pathlib import Path
@@ -48,6 +49,8 @@ BACKLOG_BYTES = 8 * 1024 * 1024
 READ_BYTES = DEFAULT_RETAINED_BYTES
 _RECORD = struct.Struct("<qQB7x")
 _SUFFIXES = (".out", ".idx")
+#: The name of a spool file: the token `open` draws, then a suffix (nothing else is ever removed).
+_SPOOL_FILE = re.compile(r"[0-9a-f]{16}\.(?:out|idx)")
 
 
 @attrs.define(eq=False)
@@ -61,11 +64,12 @@ class SpoolDirectory:
     used: int = 0
 
     def prepare(self) -> int:
-        """Create the directory and remove stale spool files; how many were removed."""
+        """Create the directory and remove stale spool files (named as `open` names them: an
+        operator's own files in the directory stay); how many were removed."""
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         removed = 0
         for entry in self.path.iterdir():
-            if entry.suffix in _SUFFIXES and entry.is_file():
+            if _SPOOL_FILE.fullmatch(entry.name) and entry.is_file():
                 entry.unlink(missing_ok=True)
                 removed += 1
         return removed

@@ -159,7 +159,6 @@ class Connection:
                     self._nursery = None
                 nursery.cancel_scope.cancel()
         finally:
-            self._nursery = None
             self._peer.close_outbox()
             if state is not None:
                 state.close()
